@@ -1,0 +1,1 @@
+"""Analyzers: each returns a plain result object and never prints."""

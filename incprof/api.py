@@ -1,0 +1,145 @@
+"""What each command computes, as plain functions returning flat records.
+
+The CLI is a thin layer over these; scripts and notebooks can call them directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from incprof.analysis.analytic import CostAnalysis, analyze
+from incprof.analysis.counters import COUNTERS, delta_pct, explain, run_counter
+from incprof.registry import InputShape, RegistryError, Variant, list_variants, resolve
+
+# The networks `incprof compare` shows when it is given none.
+MAIN_FAMILY = (
+    "googlenet",
+    "bn_inception",
+    "inception_v3",
+    "inception_v4",
+    "inception_resnet_v1",
+    "inception_resnet_v2",
+)
+
+Progress = Callable[[str], None]
+
+
+class InputError(ValueError):
+    """Input the user gave that cannot work (too small, malformed); one line for the user."""
+
+
+def parse_input(text: str | None) -> InputShape | None:
+    """'3x299x299' -> (3, 299, 299)."""
+    if text is None:
+        return None
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise InputError(
+            f"--input must be CxHxW with positive integers, e.g. 3x299x299; got {text!r}"
+        )
+    return shape  # type: ignore[return-value]
+
+
+def list_records(tag: str | None = None) -> list[dict[str, Any]]:
+    """One record per registered entry: what it is and what it reproduces."""
+    return [
+        {
+            "variant": v.name,
+            "family": v.family,
+            "tag": v.tag,
+            "input_shape": "x".join(map(str, v.input_shape)),
+            "reproduces": v.reproduces,
+            "differences": v.differences,
+            "top1": v.accuracy.top1 if v.accuracy else None,
+            "top5": v.accuracy.top5 if v.accuracy else None,
+            "accuracy_source": v.accuracy.source if v.accuracy else "",
+        }
+        for v in list_variants(tag)
+    ]
+
+
+def analyze_variant(variant: Variant, input_shape: InputShape | None = None) -> CostAnalysis:
+    """Analytic cost, turning 'input too small' failures into an :class:`InputError`."""
+    shape = input_shape or variant.input_for()
+    try:
+        return analyze(variant, input_shape=shape)
+    except RegistryError:
+        raise
+    except RuntimeError as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(
+            f"{variant.name} cannot run on a {'x'.join(map(str, shape))} input: {reason}"
+        ) from None
+
+
+def show_records(
+    name: str, *, input_shape: InputShape | None = None, depth: int | None = 2
+) -> tuple[CostAnalysis, list[dict[str, Any]]]:
+    """The per-module breakdown of one variant."""
+    analysis = analyze_variant(resolve(name, input_shape), input_shape)
+    return analysis, analysis.by_module(depth)
+
+
+def compare_records(
+    names: Sequence[str],
+    *,
+    input_shape: InputShape | None = None,
+    counters: Sequence[str] = (),
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """One record per variant: analytic cost, and each named counter's MACs beside it."""
+    records = []
+    for i, name in enumerate(names, 1):
+        variant = resolve(name, input_shape)
+        if progress:
+            progress(f"[{i}/{len(names)}] {variant.name}")
+        analysis = analyze_variant(variant, input_shape)
+        record = analysis.summary()
+        shape = analysis.input_shape
+        for counter in counters:
+            result = run_counter(counter, variant, shape, analysis)
+            record[f"macs_{counter}"] = result.macs
+        records.append(record)
+    return records
+
+
+def counter_records(
+    names: Sequence[str],
+    *,
+    input_shape: InputShape | None = None,
+    counters: Sequence[str] = COUNTERS,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """Records ``variant, counter, macs, delta_vs_analytic_pct, explanation``."""
+    records = []
+    for i, name in enumerate(names, 1):
+        variant = resolve(name, input_shape)
+        analysis = analyze_variant(variant, input_shape)
+        records.append(
+            {
+                "variant": variant.name,
+                "counter": "analytic",
+                "macs": analysis.macs,
+                "delta_vs_analytic_pct": 0.0,
+                "explanation": "closed form: conv + linear multiply-accumulates, bias excluded",
+            }
+        )
+        for counter in counters:
+            if progress:
+                progress(f"[{i}/{len(names)}] {variant.name}: {counter}")
+            result = run_counter(counter, variant, analysis.input_shape, analysis)
+            records.append(
+                {
+                    "variant": variant.name,
+                    "counter": counter,
+                    "macs": result.macs,
+                    "delta_vs_analytic_pct": delta_pct(result.macs, analysis.macs),
+                    "explanation": explain(result, analysis),
+                }
+            )
+    return records

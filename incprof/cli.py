@@ -1,0 +1,285 @@
+"""The ``incprof`` command: one small function per subcommand over :mod:`incprof.api`."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from incprof import __version__
+
+EXAMPLES = """\b
+Examples:
+  incprof list --tag network
+  incprof compare                          # the main Inception family
+  incprof compare googlenet_tv inception_v3 --counters torch,fvcore
+  incprof show inception_v3 --depth 1
+  incprof counters googlenet_tv --format markdown
+  incprof show mypkg.models:build_net --input 3x224x224
+"""
+
+FORMAT_OPTION = click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "markdown", "csv", "json"]),
+    default="table",
+    show_default=True,
+    help="Output format; json is a list of flat records.",
+)
+OUTPUT_OPTION = click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write to FILE (atomically) instead of standard output.",
+)
+INPUT_OPTION = click.option(
+    "--input",
+    "input_text",
+    metavar="CxHxW",
+    default=None,
+    help="Input shape, e.g. 3x299x299 (default: each variant's own).",
+)
+
+
+class BadInput(click.ClickException):
+    """One clear line on stderr and exit code 2."""
+
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"incprof: error: {self.format_message()}", err=True)
+
+
+class IncprofGroup(click.Group):
+    """Turns the library's input errors into exit code 2 with one line, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from incprof.api import InputError
+        from incprof.registry import RegistryError
+
+        try:
+            return super().invoke(ctx)
+        except (InputError, RegistryError) as exc:
+            raise BadInput(str(exc)) from None
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """Print, or write the whole file at once (temp file + rename): never half a report."""
+    if output is None:
+        click.echo(text, nl=False)
+        return
+    directory = output.parent if str(output.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{output.name}.", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, output)
+    except OSError as exc:
+        raise BadInput(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def _progress() -> Callable[[str], None] | None:
+    """Progress lines on stderr, only when a person is watching it."""
+    if not sys.stderr.isatty():
+        return None
+    return lambda message: click.echo(f"incprof: {message}", err=True)
+
+
+def _split(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _render(
+    records: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None = None
+) -> str:
+    from incprof.report.tables import render
+
+    return render(records, fmt, columns)
+
+
+@click.group(
+    cls=IncprofGroup, epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]}
+)
+@click.version_option(__version__, prog_name="incprof")
+def cli() -> None:
+    """What each Inception design decision costs: exact MACs, parameters, receptive
+    fields and latency for GoogLeNet, BN-Inception, Inception-v3/v4, Inception-ResNet
+    and their factorization variants.
+
+    MACs are multiply-accumulates of convolutions and linear layers (bias excluded,
+    batch 1, eval path); FLOPs = 2 × MACs; everything else is other_ops.
+    """
+
+
+@cli.command("list")
+@click.option(
+    "--tag",
+    type=click.Choice(["network", "block", "factorization"]),
+    help="Only entries of this tag.",
+)
+@FORMAT_OPTION
+@OUTPUT_OPTION
+def list_command(tag: str | None, fmt: str, output: Path | None) -> None:
+    """List every registered network, block and factorization variant.
+
+    \b
+    Example:
+      incprof list --tag factorization --format markdown
+    """
+    from incprof.api import list_records
+
+    records = list_records(tag)
+    columns = (
+        None
+        if fmt in ("json", "csv")
+        else ["variant", "family", "tag", "input_shape", "reproduces"]
+    )
+    write_output(_render(records, fmt, columns), output)
+
+
+@cli.command("show")
+@click.argument("variant")
+@click.option(
+    "--depth",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Module nesting depth shown.",
+)
+@INPUT_OPTION
+@FORMAT_OPTION
+@OUTPUT_OPTION
+def show_command(
+    variant: str, depth: int, input_text: str | None, fmt: str, output: Path | None
+) -> None:
+    """Per-module breakdown of one VARIANT: output shape, params, MACs and share.
+
+    VARIANT is a registered name or package.module:callable returning an nn.Module.
+
+    \b
+    Example:
+      incprof show inception_v3 --depth 1 --input 3x512x512
+    """
+    from incprof.api import parse_input, show_records
+
+    analysis, rows = show_records(variant, input_shape=parse_input(input_text), depth=depth)
+    if fmt in ("table", "markdown"):
+        header = (
+            f"{analysis.variant}  input {'x'.join(map(str, analysis.input_shape))}  "
+            f"params {analysis.params:,}  MACs {analysis.macs:,}  "
+            f"other ops {analysis.other_ops:,}\n"
+        )
+        unknown = analysis.unknown_ops()
+        if unknown:
+            header += f"unknown operators (not counted): {', '.join(sorted(unknown))}\n"
+        write_output(header + "\n" + _render(rows, fmt), output)
+    else:
+        write_output(_render(rows, fmt), output)
+
+
+COMPARE_COLUMNS = [
+    "variant",
+    "input_shape",
+    "params",
+    "params_with_aux",
+    "macs",
+    "flops",
+    "other_ops",
+]
+
+
+@cli.command("compare")
+@click.argument("variants", nargs=-1)
+@click.option(
+    "--counters",
+    "counters_text",
+    default="analytic",
+    show_default=True,
+    help="Comma-separated: analytic,torch,fvcore,thop,ptflops (each adds macs_<counter>).",
+)
+@INPUT_OPTION
+@FORMAT_OPTION
+@OUTPUT_OPTION
+def compare_command(
+    variants: tuple[str, ...],
+    counters_text: str,
+    input_text: str | None,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """Side-by-side cost of VARIANTS (default: the main Inception family).
+
+    \b
+    Example:
+      incprof compare googlenet_tv inception_v3 --counters analytic,torch,fvcore
+    """
+    from incprof.analysis.counters import COUNTERS
+    from incprof.api import MAIN_FAMILY, compare_records, parse_input
+
+    counters = [c for c in _split(counters_text) if c != "analytic"]
+    unknown = [c for c in counters if c not in COUNTERS]
+    if unknown:
+        raise BadInput(
+            f"unknown counter {unknown[0]!r}; choose from analytic, {', '.join(COUNTERS)}"
+        )
+    records = compare_records(
+        variants or MAIN_FAMILY,
+        input_shape=parse_input(input_text),
+        counters=counters,
+        progress=_progress(),
+    )
+    columns = COMPARE_COLUMNS + [f"macs_{c}" for c in counters]
+    if any(r["unknown_ops"] for r in records):
+        columns.append("unknown_ops")
+    write_output(_render(records, fmt, columns), output)
+
+
+@cli.command("counters")
+@click.argument("variants", nargs=-1)
+@click.option(
+    "--counters",
+    "counters_text",
+    default="torch,fvcore,thop",
+    show_default=True,
+    help="Comma-separated measured counters: torch,fvcore,thop,ptflops.",
+)
+@INPUT_OPTION
+@FORMAT_OPTION
+@OUTPUT_OPTION
+def counters_command(
+    variants: tuple[str, ...],
+    counters_text: str,
+    input_text: str | None,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """Counter agreement: every counter beside the analytic MACs, each gap explained.
+
+    \b
+    Example:
+      incprof counters googlenet_tv inception_v3 --format markdown
+    """
+    from incprof.analysis.counters import COUNTERS
+    from incprof.api import MAIN_FAMILY, counter_records, parse_input
+
+    counters = _split(counters_text)
+    unknown = [c for c in counters if c not in COUNTERS]
+    if unknown:
+        raise BadInput(f"unknown counter {unknown[0]!r}; choose from {', '.join(COUNTERS)}")
+    records = counter_records(
+        variants or MAIN_FAMILY,
+        input_shape=parse_input(input_text),
+        counters=counters,
+        progress=_progress(),
+    )
+    write_output(_render(records, fmt), output)
+
+
+def main() -> None:
+    cli(prog_name="incprof")

@@ -1,0 +1,1 @@
+"""Formatting: tables, Markdown reports and plots. Nothing here computes a metric."""

@@ -1,0 +1,94 @@
+"""The command line: contract of the records, formats, and one-line errors with exit 2."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from incprof import __version__
+from incprof.cli import cli
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
+def test_help_has_examples_and_version():
+    result = run("--help")
+    assert result.exit_code == 0 and "Examples:" in result.output
+    assert run("--version").output.strip().endswith(__version__)
+
+
+def test_list_json_records():
+    records = json.loads(run("list", "--format", "json").output)
+    assert {"variant", "family", "tag", "input_shape", "reproduces"} <= set(records[0])
+    tags = {r["tag"] for r in json.loads(run("list", "--tag", "block", "--format", "json").output)}
+    assert tags == {"block"}
+
+
+def test_compare_json_contract():
+    result = run("compare", "googlenet_tv", "--format", "json", "--counters", "analytic,torch")
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(result.output)
+    for key in (
+        "variant",
+        "input_shape",
+        "params",
+        "params_with_aux",
+        "macs",
+        "flops",
+        "other_ops",
+    ):
+        assert key in record
+    assert record["input_shape"] == "3x224x224"
+    assert record["flops"] == 2 * record["macs"] == 2 * record["macs_torch"]
+    assert isinstance(record["macs"], int)
+
+
+def test_compare_csv_and_markdown():
+    csv_text = run("compare", "googlenet_tv", "--format", "csv").output
+    assert csv_text.splitlines()[0].startswith("variant,input_shape,params")
+    markdown = run("compare", "googlenet_tv", "--format", "markdown").output
+    assert markdown.splitlines()[1].startswith("|")
+
+
+def test_show_user_model_with_input():
+    result = run("show", "user_models:tiny_net", "--input", "3x8x8", "--format", "json")
+    rows = {r["module"]: r for r in json.loads(result.output)}
+    assert rows["0"]["macs"] == 4 * 64 * 27  # 4 outputs channels × 8·8 × 3·3·3
+
+
+def test_counters_records():
+    result = run(
+        "counters", "user_models:tiny_net", "--counters", "torch,fvcore", "--format", "json"
+    )
+    records = json.loads(result.output)
+    assert [r["counter"] for r in records] == ["analytic", "torch", "fvcore"]
+    assert set(records[0]) == {"variant", "counter", "macs", "delta_vs_analytic_pct", "explanation"}
+    assert records[1]["delta_vs_analytic_pct"] == 0
+
+
+def test_output_file_is_written_whole(tmp_path):
+    target = tmp_path / "out.json"
+    assert run("list", "--format", "json", "--output", str(target)).exit_code == 0
+    assert json.loads(target.read_text())
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("show", "googlenet_tvv"), "unknown variant 'googlenet_tvv'; did you mean googlenet_tv"),
+        (("compare", "googlenet_tv", "--input", "3x224"), "--input must be CxHxW"),
+        (("compare", "googlenet_tv", "--input", "3x8x8"), "googlenet_tv cannot run on a 3x8x8"),
+        (("compare", "googlenet_tv", "--counters", "flopz"), "unknown counter 'flopz'"),
+        (("show", "user_models:not_a_module"), "returned int, not an nn.Module"),
+        (("list", "--output", "/nonexistent-dir/x.json"), "cannot write /nonexistent-dir/x.json"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1

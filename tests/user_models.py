@@ -1,0 +1,36 @@
+"""Small user models for the ``package.module:callable`` path (imported by spec in tests)."""
+
+import torch
+from torch import nn
+
+
+def tiny_net(width: int = 4) -> nn.Module:
+    """3→width 3×3 conv (bias), ReLU, global pool, linear width→2."""
+    return nn.Sequential(
+        nn.Conv2d(3, width, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(width, 2),
+    )
+
+
+def not_a_module() -> int:
+    return 42
+
+
+def raises() -> nn.Module:
+    raise ValueError("broken on purpose")
+
+
+class NeedsRealData(nn.Module):
+    """Initialises from real tensor values, which the meta device cannot give."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 1)
+        if torch.Tensor.item(self.conv.weight.detach().abs().sum()) < 0:
+            raise AssertionError("unreachable")
+
+
+NOT_CALLABLE = 3
