@@ -10,6 +10,7 @@ from typing import Any
 
 from incprof.analysis.analytic import CostAnalysis, analyze
 from incprof.analysis.counters import COUNTERS, delta_pct, explain, run_counter
+from incprof.analysis.receptive_field import ReceptiveFieldAnalysis, analyze_rf
 from incprof.registry import InputShape, RegistryError, Variant, list_variants, resolve
 
 # The networks `incprof compare` shows when it is given none.
@@ -45,6 +46,28 @@ def parse_input(text: str | None) -> InputShape | None:
     return shape  # type: ignore[return-value]
 
 
+def parse_list(text: str, allowed: Sequence[str], option: str) -> list[str]:
+    """'fp32,bf16' -> ['fp32', 'bf16'], each checked against ``allowed``."""
+    values = [v.strip() for v in text.split(",") if v.strip()]
+    bad = [v for v in values if v not in allowed]
+    if bad or not values:
+        raise InputError(
+            f"{option} takes a comma-separated list of {', '.join(allowed)}; got {text!r}"
+        )
+    return values
+
+
+def parse_batches(text: str) -> list[int]:
+    """'1,32,256' -> [1, 32, 256]."""
+    try:
+        batches = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        batches = []
+    if not batches or min(batches) < 1:
+        raise InputError(f"--batch takes positive integers, e.g. 1,32,256; got {text!r}")
+    return batches
+
+
 def list_records(tag: str | None = None) -> list[dict[str, Any]]:
     """One record per registered entry: what it is and what it reproduces."""
     return [
@@ -71,10 +94,31 @@ def analyze_variant(variant: Variant, input_shape: InputShape | None = None) -> 
     except RegistryError:
         raise
     except RuntimeError as exc:
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(
-            f"{variant.name} cannot run on a {'x'.join(map(str, shape))} input: {reason}"
-        ) from None
+        raise _too_small(variant, shape, exc) from None
+
+
+def _too_small(variant: Variant, shape: InputShape, exc: RuntimeError) -> InputError:
+    reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return InputError(f"{variant.name} cannot run on a {'x'.join(map(str, shape))} input: {reason}")
+
+
+def rf_analysis(variant: Variant, input_shape: InputShape | None = None) -> ReceptiveFieldAnalysis:
+    """Receptive fields, turning 'input too small' failures into an :class:`InputError`."""
+    shape = input_shape or variant.input_for()
+    try:
+        return analyze_rf(variant, input_shape=shape)
+    except RegistryError:
+        raise
+    except RuntimeError as exc:
+        raise _too_small(variant, shape, exc) from None
+
+
+def rf_records(
+    name: str, *, input_shape: InputShape | None = None
+) -> tuple[ReceptiveFieldAnalysis, list[dict[str, Any]]]:
+    """``endpoint, size, stride, padding`` per end point and for the final feature map."""
+    analysis = rf_analysis(resolve(name, input_shape), input_shape)
+    return analysis, analysis.records()
 
 
 def show_records(
@@ -101,6 +145,9 @@ def compare_records(
         analysis = analyze_variant(variant, input_shape)
         record = analysis.summary()
         shape = analysis.input_shape
+        final = rf_analysis(variant, shape).final
+        record["rf_size"] = max(final.field.size) if final else None
+        record["rf_stride"] = max(final.field.stride) if final else None
         for counter in counters:
             result = run_counter(counter, variant, shape, analysis)
             record[f"macs_{counter}"] = result.macs
@@ -143,3 +190,38 @@ def counter_records(
                 }
             )
     return records
+
+
+def latency_records(
+    names: Sequence[str],
+    *,
+    batches: Sequence[int] = (1,),
+    dtypes: Sequence[str] = ("fp32",),
+    modes: Sequence[str] = ("eager",),
+    channels_last: bool = False,
+    device: str = "auto",
+    input_shape: InputShape | None = None,
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """One record per (variant, batch, dtype, mode): median and spread, throughput, share
+    of the device's measured peak, peak memory, and the environment."""
+    from incprof.analysis.latency import DeviceError, resolve_device, sweep
+
+    try:
+        device = resolve_device(device)
+    except DeviceError as exc:
+        raise InputError(str(exc)) from None
+    variants = [resolve(name, input_shape) for name in names]
+    analyses = {v.name: analyze_variant(v, input_shape) for v in variants}
+    results = sweep(
+        variants,
+        macs={name: a.macs for name, a in analyses.items()},
+        input_shapes={name: a.input_shape for name, a in analyses.items()},
+        batches=batches,
+        dtypes=dtypes,
+        modes=modes,
+        channels_last=channels_last,
+        device=device,
+        progress=progress,
+    )
+    return [r.record() for r in results]

@@ -46,6 +46,14 @@ INPUT_OPTION = click.option(
     help="Input shape, e.g. 3x299x299 (default: each variant's own).",
 )
 
+DEVICE_OPTION = click.option(
+    "--device",
+    type=click.Choice(["auto", "cpu", "cuda"]),
+    default="auto",
+    show_default=True,
+    help="auto: the GPU when there is one, else the CPU.",
+)
+
 
 class BadInput(click.ClickException):
     """One clear line on stderr and exit code 2."""
@@ -191,6 +199,8 @@ COMPARE_COLUMNS = [
     "macs",
     "flops",
     "other_ops",
+    "rf_size",
+    "rf_stride",
 ]
 
 
@@ -203,12 +213,20 @@ COMPARE_COLUMNS = [
     show_default=True,
     help="Comma-separated: analytic,torch,fvcore,thop,ptflops (each adds macs_<counter>).",
 )
+@click.option("--latency", is_flag=True, help="Add measured latency (fp32, eager) columns.")
+@DEVICE_OPTION
+@click.option(
+    "--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Batch for --latency."
+)
 @INPUT_OPTION
 @FORMAT_OPTION
 @OUTPUT_OPTION
 def compare_command(
     variants: tuple[str, ...],
     counters_text: str,
+    latency: bool,
+    device: str,
+    batch: int,
     input_text: str | None,
     fmt: str,
     output: Path | None,
@@ -228,13 +246,38 @@ def compare_command(
         raise BadInput(
             f"unknown counter {unknown[0]!r}; choose from analytic, {', '.join(COUNTERS)}"
         )
+    names = variants or MAIN_FAMILY
     records = compare_records(
-        variants or MAIN_FAMILY,
-        input_shape=parse_input(input_text),
-        counters=counters,
-        progress=_progress(),
+        names, input_shape=parse_input(input_text), counters=counters, progress=_progress()
     )
     columns = COMPARE_COLUMNS + [f"macs_{c}" for c in counters]
+    if latency:
+        from incprof.api import latency_records
+
+        timed = latency_records(
+            names,
+            batches=[batch],
+            device=device,
+            input_shape=parse_input(input_text),
+            progress=_progress(),
+        )
+        for record, timing in zip(records, timed, strict=True):
+            record.update(
+                latency_device=timing["device_name"],
+                latency_batch=batch,
+                latency_ms=timing["median_ms"],
+                latency_p10_ms=timing["p10_ms"],
+                latency_p90_ms=timing["p90_ms"],
+                images_per_s=timing["images_per_s"],
+                latency_status=timing["status"],
+            )
+        columns += [
+            "latency_ms",
+            "latency_p10_ms",
+            "latency_p90_ms",
+            "images_per_s",
+            "latency_status",
+        ]
     if any(r["unknown_ops"] for r in records):
         columns.append("unknown_ops")
     write_output(_render(records, fmt, columns), output)
@@ -279,6 +322,124 @@ def counters_command(
         progress=_progress(),
     )
     write_output(_render(records, fmt), output)
+
+
+LATENCY_COLUMNS = [
+    "variant",
+    "batch",
+    "dtype",
+    "mode",
+    "layout",
+    "status",
+    "median_ms",
+    "p10_ms",
+    "p90_ms",
+    "images_per_s",
+    "tflops",
+    "peak_share_pct",
+    "peak_memory_mib",
+]
+
+
+@cli.command("latency")
+@click.argument("variants", nargs=-1, required=True)
+@DEVICE_OPTION
+@click.option(
+    "--batch", "batch_text", default="1", show_default=True, help="Batch sizes, e.g. 1,32,256."
+)
+@click.option(
+    "--dtype",
+    "dtype_text",
+    default="fp32",
+    show_default=True,
+    help="fp32 (TF32 off), tf32, bf16, fp16.",
+)
+@click.option(
+    "--mode",
+    "mode_text",
+    default="eager",
+    show_default=True,
+    help="eager, graph (CUDA graph), compile.",
+)
+@click.option("--channels-last", is_flag=True, help="Run model and input in channels_last layout.")
+@click.option(
+    "--save",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also save the records, with their environment, as JSON (for reports and checks).",
+)
+@INPUT_OPTION
+@FORMAT_OPTION
+@OUTPUT_OPTION
+def latency_command(
+    variants: tuple[str, ...],
+    device: str,
+    batch_text: str,
+    dtype_text: str,
+    mode_text: str,
+    channels_last: bool,
+    save: Path | None,
+    input_text: str | None,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """Latency of VARIANTS: median and p10/p90 in ms, images/s, achieved TFLOP/s and its
+    share of this device's measured matmul peak, peak memory.
+
+    On a GPU: CUDA events around each repetition, warm-up, cuDNN autotuning, L2 flushed.
+    On the CPU: torch.utils.benchmark. A batch that does not fit is a row marked
+    "out of memory" and the sweep goes on.
+
+    \b
+    Examples:
+      incprof latency inception_v3 --batch 1,32,256 --dtype fp32,bf16 --mode eager,graph
+      incprof latency googlenet_tv --device cpu --save results.json
+    """
+    from incprof.analysis.latency import DTYPES, MODES
+    from incprof.api import latency_records, parse_batches, parse_input, parse_list
+
+    batches = parse_batches(batch_text)
+    dtypes = parse_list(dtype_text, DTYPES, "--dtype")
+    modes = parse_list(mode_text, MODES, "--mode")
+    records = latency_records(
+        variants,
+        batches=batches,
+        dtypes=dtypes,
+        modes=modes,
+        channels_last=channels_last,
+        device=device,
+        input_shape=parse_input(input_text),
+        progress=_progress(),
+    )
+    if save is not None:
+        write_output(_render(records, "json"), save)
+    columns = None if fmt in ("json", "csv") else LATENCY_COLUMNS
+    write_output(_render(records, fmt, columns), output)
+
+
+@cli.command("rf")
+@click.argument("variant")
+@INPUT_OPTION
+@FORMAT_OPTION
+@OUTPUT_OPTION
+def rf_command(variant: str, input_text: str | None, fmt: str, output: Path | None) -> None:
+    """Receptive field of each end point of VARIANT and of its final feature map.
+
+    size is the field in input pixels, stride the effective stride (jump) and padding
+    the effective padding: output index i sees input pixels i·stride − padding onwards.
+    Branches that meet must share stride and centre; a graph that does not is reported.
+
+    \b
+    Example:
+      incprof rf inception_v3 --format markdown
+    """
+    from incprof.api import parse_input, rf_records
+
+    analysis, rows = rf_records(variant, input_shape=parse_input(input_text))
+    notes = [f"not aligned: {m}" for m in analysis.misalignments]
+    notes += [f"unknown to the receptive-field walk: {op}" for op in analysis.unknown_ops]
+    for note in notes:
+        click.echo(f"incprof: {note}", err=True)
+    write_output(_render(rows, fmt), output)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import copy
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -208,12 +208,16 @@ class _CostMode(TorchDispatchMode):
 
 
 @contextmanager
-def _module_tracking(
-    model: nn.Module, stack: list[str], outputs: dict[str, tuple[int, ...]]
+def module_tracking(
+    model: nn.Module,
+    stack: list[str],
+    outputs: dict[str, tuple[int, ...]],
+    on_output: Callable[[str, Any], None] | None = None,
 ) -> Iterator[None]:
     """Keep ``stack`` at the names of the modules running; note each one's output shape.
 
-    ``outputs`` fills in the order the modules *start*, so parents precede children.
+    ``outputs`` fills in the order the modules *start*, so parents precede children;
+    ``on_output(name, output)`` sees every module's output as it is returned.
     """
     with ExitStack() as hooks:
         for name, module in model.named_modules():
@@ -229,6 +233,8 @@ def _module_tracking(
                 first = output[0] if isinstance(output, tuple | list) else output
                 if isinstance(first, torch.Tensor) and not outputs[name]:
                     outputs[name] = tuple(first.shape)
+                if on_output is not None:
+                    on_output(name, output)
 
             hooks.callback(module.register_forward_pre_hook(pre).remove)
             hooks.callback(module.register_forward_hook(post, always_call=True).remove)
@@ -268,7 +274,7 @@ def analyze_module(
     mode = _CostMode(param_owner, stack)
     x = torch.empty((batch, *input_shape), device="meta")
     try:
-        with torch.no_grad(), _module_tracking(model, stack, outputs), mode:
+        with torch.no_grad(), module_tracking(model, stack, outputs), mode:
             out = model(x)
     finally:
         model.train(was_training)

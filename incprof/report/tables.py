@@ -71,13 +71,22 @@ def to_csv(records: Sequence[Record], columns: Sequence[str] | None = None) -> s
     return buffer.getvalue()
 
 
+# Console tables cut long text cells to this many characters; the other formats keep all.
+CONSOLE_TEXT_WIDTH = 64
+
+
+def _clip(text: str, width: int | None) -> str:
+    return text if width is None or len(text) <= width else text[: width - 1] + "…"
+
+
 def to_text(
     records: Sequence[Record], columns: Sequence[str] | None = None, *, markdown: bool = False
 ) -> str:
     from tabulate import tabulate
 
     cols = _columns(records, columns)
-    rows = [[_cell(r.get(c)) for c in cols] for r in records]
+    width = None if markdown else CONSOLE_TEXT_WIDTH
+    rows = [[_clip(_cell(r.get(c)), width) for c in cols] for r in records]
     style = "github" if markdown else "simple"
     numeric = [
         any(isinstance(r.get(c), int | float) and not isinstance(r.get(c), bool) for r in records)

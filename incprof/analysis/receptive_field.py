@@ -1,0 +1,418 @@
+"""Receptive fields that stay right on branching and residual graphs.
+
+Layer-chaining tools walk modules in call order and go wrong as soon as branches run side
+by side. Here every tensor of one meta-device forward carries its own field, per axis:
+size ``r``, effective stride ``S`` (jump) and effective padding ``P``, so that output
+index ``i`` sees input indices ``i·S − P … i·S − P + r − 1`` (Araujo, Norris & Sim,
+"Computing Receptive Fields of Convolutional Neural Networks", Distill 2019):
+
+    r_out = r_in + (k_eff − 1)·S_in,   S_out = S_in·s,   P_out = P_in + p·S_in,
+    k_eff = d·(k − 1) + 1.
+
+Where tensors meet (concat, add, multiply) their strides must agree and their centres
+(``(r − 1)/2 − P``) must coincide; the merged field is the largest. A merge that breaks
+either rule is reported with the module where it happened. A global pool ends the field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from copy import deepcopy
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from incprof.analysis.analytic import ROOT, meta_model, module_tracking
+from incprof.registry import InputShape, Variant
+
+aten = torch.ops.aten
+Pair = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class Field:
+    """The receptive field of every position of one feature map, per axis (h, w)."""
+
+    size: Pair
+    stride: Pair
+    padding: Pair
+
+    def centre2(self, axis: int) -> int:
+        """Twice the centre offset of position 0, ``r − 1 − 2P``, kept an integer."""
+        return self.size[axis] - 1 - 2 * self.padding[axis]
+
+    def through(self, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair = (1, 1)) -> Field:
+        """The field after a sliding window (convolution or pooling)."""
+        k_eff = [dilation[a] * (kernel[a] - 1) + 1 for a in (0, 1)]
+        return Field(
+            size=_pair(self.size[a] + (k_eff[a] - 1) * self.stride[a] for a in (0, 1)),
+            stride=_pair(self.stride[a] * stride[a] for a in (0, 1)),
+            padding=_pair(self.padding[a] + padding[a] * self.stride[a] for a in (0, 1)),
+        )
+
+
+IDENTITY = Field((1, 1), (1, 1), (0, 0))
+
+
+class _Global:
+    """The output of a global pool: every position sees the whole input."""
+
+
+GLOBAL = _Global()
+
+
+def _pair(values: Any) -> Pair:
+    values = tuple(values)
+    if len(values) == 1:
+        return (values[0], values[0])
+    return (values[-2], values[-1])
+
+
+@dataclass(frozen=True)
+class EndpointField:
+    endpoint: str
+    output_shape: tuple[int, ...]
+    field: Field
+
+    def record(self) -> dict[str, Any]:
+        f = self.field
+        return {
+            "endpoint": self.endpoint,
+            "size": max(f.size),
+            "stride": max(f.stride),
+            "padding": max(f.padding),
+            "size_h": f.size[0],
+            "size_w": f.size[1],
+            "stride_h": f.stride[0],
+            "stride_w": f.stride[1],
+            "padding_h": f.padding[0],
+            "padding_w": f.padding[1],
+            "output_shape": self.output_shape,
+        }
+
+
+@dataclass(frozen=True)
+class ReceptiveFieldAnalysis:
+    """Fields of a network's end points and of its final feature map."""
+
+    variant: str
+    input_shape: InputShape
+    endpoints: tuple[EndpointField, ...]
+    final: EndpointField | None
+    misalignments: tuple[str, ...]
+    unknown_ops: tuple[str, ...]
+
+    @property
+    def aligned(self) -> bool:
+        return not self.misalignments
+
+    def records(self) -> list[dict[str, Any]]:
+        """``endpoint, size, stride, padding`` rows; per-axis columns where axes differ."""
+        rows = [e.record() for e in self.endpoints]
+        if self.final is not None:
+            rows.append(self.final.record())
+        square = all(
+            r["size_h"] == r["size_w"]
+            and r["stride_h"] == r["stride_w"]
+            and r["padding_h"] == r["padding_w"]
+            for r in rows
+        )
+        if square:
+            keep = ("endpoint", "size", "stride", "padding", "output_shape")
+            rows = [{k: r[k] for k in keep} for r in rows]
+        return rows
+
+
+FINAL = "final_feature_map"
+
+
+class _FieldMode(TorchDispatchMode):
+    """Carries a :class:`Field` on every tensor derived from the input."""
+
+    def __init__(self, stack: list[str]) -> None:
+        super().__init__()
+        self.stack = stack
+        self.fields: dict[int, Field | _Global] = {}
+        self.alive: list[torch.Tensor] = []  # keeps ids unique for the whole forward
+        self.misalignments: list[str] = []
+        self.unknown: set[str] = set()
+        self.last_spatial: tuple[torch.Tensor, Field] | None = None
+        self.before_global: tuple[torch.Tensor, Field] | None = None
+
+    def track(self, tensor: torch.Tensor, field: Field | _Global) -> None:
+        self.fields[id(tensor)] = field
+        self.alive.append(tensor)
+        if isinstance(field, Field) and tensor.dim() == 4:
+            self.last_spatial = (tensor, field)
+
+    def field_of(self, value: Any) -> Field | _Global | None:
+        return self.fields.get(id(value)) if isinstance(value, torch.Tensor) else None
+
+    def _merge(self, fields: Sequence[Field], op: str) -> Field:
+        where = self.stack[-1] if self.stack[-1] != ROOT else "the model's forward"
+        first = fields[0]
+        for other in fields[1:]:
+            if other.stride != first.stride:
+                self.misalignments.append(
+                    f"{op} in {where}: strides {first.stride} and {other.stride} differ"
+                )
+            elif any(other.centre2(a) != first.centre2(a) for a in (0, 1)):
+                offsets = [f"({f.centre2(0) / 2:g}, {f.centre2(1) / 2:g})" for f in (first, other)]
+                self.misalignments.append(
+                    f"{op} in {where}: centres {offsets[0]} and {offsets[1]} differ"
+                )
+        # The largest field per axis; with the centres aligned, its padding follows.
+        widest = [max(fields, key=lambda f, a=a: f.size[a]) for a in (0, 1)]
+        return Field(
+            size=(widest[0].size[0], widest[1].size[1]),
+            stride=first.stride,
+            padding=(widest[0].padding[0], widest[1].padding[1]),
+        )
+
+    def _window(self, func: Any, args: Sequence[Any], field: Field) -> Field:
+        if func in (aten.convolution.default, aten._convolution.default):
+            weight, stride, padding, dilation = args[1], args[3], args[4], args[5]
+            if args[6]:  # transposed
+                self.unknown.add("transposed convolution")
+            return field.through(
+                _pair(weight.shape[2:]), _pair(stride), _pair(padding), _pair(dilation)
+            )
+        kernel = _pair(args[1])
+        stride = _pair(args[2]) if len(args) > 2 and args[2] else kernel
+        padding = _pair(args[3]) if len(args) > 3 else (0, 0)
+        dilation = (
+            _pair(args[4])
+            if func is aten.max_pool2d_with_indices.default and len(args) > 4
+            else (1, 1)
+        )
+        return field.through(kernel, stride, padding, dilation)
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        inputs = [a for a in args if self.field_of(a) is not None]
+        if func is aten.cat.default:
+            inputs = [t for t in args[0] if self.field_of(t) is not None]
+        if not inputs:
+            return out
+        fields = [self.field_of(t) for t in inputs]
+        # Multi-output ops (batch norm's statistics, pooling indices): the first is the map.
+        first = out[0] if isinstance(out, tuple | list) else out
+        if not isinstance(first, torch.Tensor):
+            return out
+        result = self._propagate(func, args, inputs, fields, first)
+        if result is not None:
+            self.track(first, result)
+        return out
+
+    def _propagate(self, func, args, inputs, fields, out):
+        name = func.overloadpacket.__name__
+        if any(f is GLOBAL for f in fields):
+            return GLOBAL
+        spatial_in = inputs[0].shape[-2:] if inputs[0].dim() >= 3 else None
+        if func in _WINDOWS:
+            return self._window(func, args, fields[0])
+        if func in _GLOBAL_POOLS or (func is aten.mean.dim and _is_spatial_mean(args)):
+            if out.shape[-2:] != (1, 1) and func is not aten.mean.dim:
+                self.unknown.add(f"{name} to {tuple(out.shape[-2:])}")
+            self.before_global = (inputs[0], fields[0])
+            return GLOBAL
+        if func is aten.constant_pad_nd.default:
+            pad = list(args[1]) + [0] * 4  # (left, right, top, bottom)
+            f = fields[0]
+            return Field(
+                f.size,
+                f.stride,
+                (f.padding[0] + pad[2] * f.stride[0], f.padding[1] + pad[0] * f.stride[1]),
+            )
+        if func is aten.cat.default:
+            dim = args[1] if len(args) > 1 else 0
+            if dim % inputs[0].dim() >= inputs[0].dim() - 2:
+                self.unknown.add("cat along a spatial axis")
+                return None
+            return self._merge(fields, "concat")
+        if spatial_in is None or out.dim() < 3 or out.shape[-2:] != spatial_in:
+            if out.dim() < 3:
+                return GLOBAL  # flattened: what follows has no spatial layout
+            self.unknown.add(name)
+            return None
+        if len(fields) > 1:
+            return self._merge(fields, name)
+        return fields[0]
+
+
+_WINDOWS = frozenset(
+    {
+        aten.convolution.default,
+        aten._convolution.default,
+        aten.max_pool2d_with_indices.default,
+        aten.avg_pool2d.default,
+    }
+)
+_GLOBAL_POOLS = frozenset({aten._adaptive_avg_pool2d.default, aten.adaptive_max_pool2d.default})
+
+
+def _is_spatial_mean(args: Sequence[Any]) -> bool:
+    dims = args[1] if len(args) > 1 else None
+    if dims is None:
+        return True
+    rank = args[0].dim()
+    return {d % rank for d in dims} >= {rank - 2, rank - 1}
+
+
+def default_endpoints(model: nn.Module) -> tuple[str, ...]:
+    """For models without declared end points: their top-level children."""
+    return tuple(name for name, _ in model.named_children())
+
+
+def analyze_module_rf(
+    model: nn.Module,
+    input_shape: InputShape,
+    *,
+    endpoints: Sequence[str] = (),
+    name: str = "model",
+) -> ReceptiveFieldAnalysis:
+    """Receptive field of each end point and of the final feature map (eval forward)."""
+    model = model.eval()
+    wanted = tuple(endpoints) or default_endpoints(model)
+    stack = [ROOT]
+    shapes: dict[str, tuple[int, ...]] = {}
+    mode = _FieldMode(stack)
+    seen: dict[str, EndpointField] = {}
+
+    def on_output(module_name: str, output: Any) -> None:
+        first = output[0] if isinstance(output, tuple | list) else output
+        field = mode.field_of(first)
+        if module_name in wanted and isinstance(field, Field) and module_name not in seen:
+            seen[module_name] = EndpointField(module_name, tuple(first.shape), field)
+
+    x = torch.empty((1, *input_shape), device="meta")
+    with torch.no_grad(), module_tracking(model, stack, shapes, on_output), mode:
+        mode.track(x, IDENTITY)
+        out = model(x)
+    first = out[0] if isinstance(out, tuple | list) else out
+    final_source = mode.before_global
+    if final_source is None and isinstance(mode.field_of(first), Field):
+        final_source = (first, mode.field_of(first))
+    final = None
+    if final_source is not None:
+        final = EndpointField(FINAL, tuple(final_source[0].shape), final_source[1])
+    return ReceptiveFieldAnalysis(
+        variant=name,
+        input_shape=tuple(input_shape),
+        endpoints=tuple(seen[e] for e in wanted if e in seen),
+        final=final,
+        misalignments=tuple(dict.fromkeys(mode.misalignments)),
+        unknown_ops=tuple(sorted(mode.unknown)),
+    )
+
+
+def analyze_rf(
+    variant: Variant,
+    *,
+    input_shape: InputShape | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> ReceptiveFieldAnalysis:
+    """Receptive fields of a registered (or user) variant."""
+    shape = input_shape or variant.input_for(overrides)
+    return analyze_module_rf(
+        meta_model(variant, overrides), shape, endpoints=variant.end_points, name=variant.name
+    )
+
+
+class _MaxAsAverage(TorchFunctionMode):
+    """Max pooling routes the gradient to one element; average pooling to the whole window."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", "") in {
+            "max_pool2d",
+            "_max_pool2d",
+            "max_pool2d_with_indices",
+        }:
+            x, kernel = args[0], args[1]
+            stride = args[2] if len(args) > 2 else kwargs.get("stride")
+            padding = args[3] if len(args) > 3 else kwargs.get("padding", 0)
+            ceil_mode = kwargs.get("ceil_mode", args[5] if len(args) > 5 else False)
+            return F.avg_pool2d(x, kernel, stride or None, padding, ceil_mode=bool(ceil_mode))
+        return func(*args, **kwargs)
+
+
+class _Reached(Exception):
+    """Raised by the end point's hook to stop the forward there."""
+
+
+def _positive_copy(model: nn.Module) -> nn.Module:
+    """Same graph, every weight positive and normalised, BN an identity-like affine."""
+    copy = deepcopy(model).to_empty(device="cpu").double().eval()
+    with torch.no_grad():
+        for module in copy.modules():
+            if isinstance(module, nn.modules.conv._ConvNd | nn.Linear):
+                fan_in = module.weight[0].numel()
+                module.weight.fill_(1.0 / fan_in)
+                if module.bias is not None:
+                    module.bias.fill_(0.0)
+            elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+                module.reset_running_stats()
+                if module.affine:
+                    module.weight.fill_(1.0)
+                    module.bias.fill_(0.0)
+    return copy
+
+
+def empirical_field(
+    model: nn.Module, input_shape: InputShape, endpoint: str | None = None
+) -> tuple[Pair, Pair]:
+    """Measure the field of the central unit of ``endpoint`` (default: the output).
+
+    On a copy with positive weights and max pools replaced by average pools, every input
+    pixel inside the field gets a non-zero gradient and every pixel outside gets none.
+    Returns ``(size, first_index)`` per axis of the non-zero region (clipped to the input).
+    """
+    copy = _positive_copy(model)
+    captured: dict[str, torch.Tensor] = {}
+
+    def grab(_m: nn.Module, _i: Any, output: Any) -> None:
+        captured["out"] = output[0] if isinstance(output, tuple | list) else output
+        raise _Reached  # the rest of the network is not needed
+
+    target = copy.get_submodule(endpoint) if endpoint else copy
+    handle = target.register_forward_hook(grab)
+    x = torch.ones((1, *input_shape), dtype=torch.float64, requires_grad=True)
+    try:
+        with _MaxAsAverage():
+            copy(x)
+    except _Reached:
+        pass
+    finally:
+        handle.remove()
+    out = captured["out"]
+    h, w = out.shape[-2:]
+    out[0, :, h // 2, w // 2].sum().backward()
+    nonzero = x.grad[0].abs().sum(0) > 0
+    rows = nonzero.any(1).nonzero().flatten()
+    cols = nonzero.any(0).nonzero().flatten()
+    size = (int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1))
+    return size, (int(rows[0]), int(cols[0]))
+
+
+def expected_region(field: Field, output_hw: Pair, input_hw: Pair) -> tuple[Pair, Pair, bool]:
+    """The input region the central output unit sees, clipped to the input.
+
+    Returns ``(size, first_index, clipped)`` per axis, for comparison with
+    :func:`empirical_field`.
+    """
+    sizes, firsts, clipped = [], [], False
+    for a in (0, 1):
+        first = (output_hw[a] // 2) * field.stride[a] - field.padding[a]
+        last = first + field.size[a] - 1
+        lo, hi = max(first, 0), min(last, input_hw[a] - 1)
+        clipped = clipped or lo != first or hi != last
+        sizes.append(hi - lo + 1)
+        firsts.append(lo)
+    return (sizes[0], sizes[1]), (firsts[0], firsts[1]), clipped
