@@ -1,0 +1,432 @@
+"""Latency measured the way GPU engineers measure it.
+
+GPU: inputs already on the device, cuDNN autotuning on, a warm-up, then many timed
+repetitions, each between two CUDA events with the L2 cache flushed before it (as
+``triton.testing.do_bench`` does), reported as the median with p10/p90 and IQR. fp32 runs
+with TF32 off, ``tf32`` with it on, bf16/fp16 under autocast. Modes: eager, a captured CUDA
+graph replayed, and ``torch.compile``. The device's peak for each dtype is measured in the
+same run with a large matmul, so achieved TFLOP/s (2 × MACs × batch / time) can be read as
+a share of what this device does, not of a datasheet.
+
+CPU: the same records through ``torch.utils.benchmark`` (its blocked autorange).
+
+A configuration that does not fit in memory or cannot run is a record that says why; the
+sweep goes on.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import statistics
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from incprof.analysis.analytic import meta_model
+from incprof.registry import InputShape, Variant
+
+DTYPES = ("fp32", "tf32", "bf16", "fp16")
+MODES = ("eager", "graph", "compile")
+_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+class DeviceError(ValueError):
+    """The device asked for is not there (e.g. ``--device cuda`` without a GPU)."""
+
+
+def resolve_device(name: str) -> str:
+    """'auto' picks CUDA when there is a GPU; asking for a missing one is an error."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise DeviceError("--device cuda: no CUDA GPU is available on this machine")
+    if name not in ("cpu", "cuda"):
+        raise DeviceError(f"--device must be auto, cpu or cuda; got {name!r}")
+    return name
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Per-repetition times in milliseconds, summarised."""
+
+    median_ms: float
+    p10_ms: float
+    p90_ms: float
+    iqr_ms: float
+    repetitions: int
+
+    @classmethod
+    def of(cls, times_ms: Sequence[float]) -> Timing:
+        ordered = sorted(times_ms)
+        if len(ordered) < 2:
+            only = ordered[0]
+            return cls(only, only, only, 0.0, len(ordered))
+        deciles = statistics.quantiles(ordered, n=10, method="inclusive")
+        quartiles = statistics.quantiles(ordered, n=4, method="inclusive")
+        return cls(
+            statistics.median(ordered),
+            deciles[0],
+            deciles[-1],
+            quartiles[2] - quartiles[0],
+            len(ordered),
+        )
+
+
+def environment(device: str) -> dict[str, Any]:
+    """What a saved result must carry to be compared later."""
+    env: dict[str, Any] = {
+        "device_name": "cpu",
+        "torch": torch.__version__,
+        "cuda": None,
+        "cudnn": None,
+        "date": _dt.date.today().isoformat(),
+    }
+    if device == "cuda":
+        env.update(
+            device_name=torch.cuda.get_device_name(),
+            cuda=torch.version.cuda,
+            cudnn=torch.backends.cudnn.version(),
+        )
+    else:
+        import platform
+
+        env["device_name"] = (
+            f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+        )
+    return env
+
+
+@contextmanager
+def precision(dtype: str, device: str) -> Iterator[None]:
+    """TF32 on only for 'tf32'; autocast for bf16/fp16. Restores the global flags."""
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
+    saved = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    tf32 = dtype == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    autocast = (
+        torch.autocast(device_type=device, dtype=_AUTOCAST[dtype])
+        if dtype in _AUTOCAST
+        else nullcontext()
+    )
+    try:
+        with autocast:
+            yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+class CudaTimer:
+    """Times a callable with CUDA events, one pair per repetition, L2 flushed before each."""
+
+    def __init__(
+        self,
+        *,
+        warmup_ms: float = 100.0,
+        min_reps: int = 50,
+        max_reps: int = 1000,
+        target_ms: float = 1000.0,
+        flush_l2: bool = True,
+    ) -> None:
+        self.warmup_ms = warmup_ms
+        self.min_reps = min_reps
+        self.max_reps = max_reps
+        self.target_ms = target_ms
+        self.flush = (
+            torch.empty(256 * 1024 * 1024, dtype=torch.int8, device="cuda") if flush_l2 else None
+        )
+
+    def _estimate_ms(self, fn: Callable[[], Any]) -> float:
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        for _ in range(5):
+            fn()
+        end.record()
+        torch.cuda.synchronize()
+        return start.elapsed_time(end) / 5
+
+    def __call__(self, fn: Callable[[], Any]) -> Timing:
+        fn()
+        torch.cuda.synchronize()
+        estimate = max(self._estimate_ms(fn), 1e-3)
+        for _ in range(max(1, int(self.warmup_ms / estimate))):
+            fn()
+        reps = int(min(self.max_reps, max(self.min_reps, self.target_ms / estimate)))
+        starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+        ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
+        for start, end in zip(starts, ends, strict=True):
+            if self.flush is not None:
+                self.flush.zero_()
+            start.record()
+            fn()
+            end.record()
+        torch.cuda.synchronize()
+        return Timing.of([s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)])
+
+
+def cpu_time(fn: Callable[[], Any], *, min_run_time: float = 1.0) -> Timing:
+    """torch.utils.benchmark's blocked autorange; each block's mean is one sample."""
+    from torch.utils.benchmark import Timer
+
+    measurement = Timer(stmt="fn()", globals={"fn": fn}).blocked_autorange(
+        min_run_time=min_run_time
+    )
+    return Timing.of([t * 1e3 for t in measurement.times])
+
+
+_PEAK_SIDE = 8192
+
+
+def measure_peak_tflops(dtype: str, timer: CudaTimer) -> float:
+    """This device's matmul TFLOP/s for ``dtype`` (8192³, the way the DESIGN asks)."""
+    storage = (
+        torch.float16 if dtype == "fp16" else torch.bfloat16 if dtype == "bf16" else torch.float32
+    )
+    a = torch.randn(_PEAK_SIDE, _PEAK_SIDE, device="cuda", dtype=storage)
+    b = torch.randn(_PEAK_SIDE, _PEAK_SIDE, device="cuda", dtype=storage)
+    with precision("tf32" if dtype == "tf32" else "fp32", "cuda"):
+        timing = timer(lambda: a @ b)
+    return 2 * _PEAK_SIDE**3 / (timing.median_ms * 1e-3) / 1e12
+
+
+@dataclass(frozen=True)
+class LatencyRecord:
+    variant: str
+    input_shape: str
+    batch: int
+    dtype: str
+    mode: str
+    layout: str
+    status: str
+    median_ms: float | None
+    p10_ms: float | None
+    p90_ms: float | None
+    iqr_ms: float | None
+    repetitions: int | None
+    images_per_s: float | None
+    tflops: float | None
+    peak_tflops: float | None
+    peak_share_pct: float | None
+    peak_memory_mib: float | None
+    device_name: str
+    torch: str
+    cuda: str | None
+    cudnn: int | None
+    date: str
+
+    def record(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _device_model(variant: Variant, device: str, channels_last: bool) -> nn.Module:
+    """Real weights on the device, small and finite (the values do not change the time)."""
+    model = meta_model(variant).to_empty(device=device).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.02)
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.reset_running_stats()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def forward_callable(
+    model: nn.Module, x: torch.Tensor, mode: str, dtype: str, device: str
+) -> Callable[[], Any]:
+    """The thing that is timed: one forward pass, as eager, CUDA graph or compiled code."""
+    if mode == "eager":
+
+        def forward() -> Any:
+            with torch.no_grad(), precision(dtype, device):
+                return model(x)
+
+        return forward
+    if mode == "compile":
+        compiled = torch.compile(model)
+
+        def forward_compiled() -> Any:
+            with torch.no_grad(), precision(dtype, device):
+                return compiled(x)
+
+        return forward_compiled
+    if mode == "graph":
+        if device != "cuda":
+            raise _Skip("CUDA graphs need a GPU")
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream), torch.no_grad(), precision(dtype, device):
+            for _ in range(3):
+                model(x)
+        torch.cuda.current_stream().wait_stream(stream)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph), torch.no_grad(), precision(dtype, device):
+            model(x)
+        return graph.replay
+    raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+
+
+class _Skip(Exception):
+    """A configuration that does not apply here; its message is the record's status."""
+
+
+def measure(
+    variant: Variant,
+    *,
+    macs: int,
+    input_shape: InputShape,
+    batch: int,
+    dtype: str,
+    mode: str,
+    channels_last: bool,
+    device: str,
+    env: dict[str, Any],
+    timer: CudaTimer | None = None,
+    peak_tflops: float | None = None,
+    cpu_min_run_time: float = 1.0,
+) -> LatencyRecord:
+    """One configuration; never raises for out-of-memory or unsupported combinations."""
+    base = dict(
+        variant=variant.name,
+        input_shape="x".join(map(str, input_shape)),
+        batch=batch,
+        dtype=dtype,
+        mode=mode,
+        layout="channels_last" if channels_last else "contiguous",
+        **env,
+    )
+    empty = dict.fromkeys(
+        (
+            "median_ms",
+            "p10_ms",
+            "p90_ms",
+            "iqr_ms",
+            "repetitions",
+            "images_per_s",
+            "tflops",
+            "peak_share_pct",
+            "peak_memory_mib",
+        )
+    )
+    try:
+        if device == "cpu" and dtype in ("tf32", "fp16"):
+            raise _Skip(f"{dtype} is a GPU configuration")
+        model = _device_model(variant, device, channels_last)
+        x = torch.randn((batch, *input_shape), device=device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        if device == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+        fn = forward_callable(model, x, mode, dtype, device)
+        timing = (
+            timer(fn)
+            if device == "cuda" and timer is not None
+            else cpu_time(fn, min_run_time=cpu_min_run_time)
+        )
+        memory = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None
+    except _Skip as skip:
+        return LatencyRecord(**base, status=f"skipped: {skip}", peak_tflops=peak_tflops, **empty)
+    except torch.cuda.OutOfMemoryError:
+        _release(device)
+        return LatencyRecord(**base, status="out of memory", peak_tflops=peak_tflops, **empty)
+    except Exception as exc:  # one failing configuration is a row, the sweep goes on
+        _release(device)
+        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        return LatencyRecord(
+            **base,
+            status=f"error: {type(exc).__name__}: {message}"[:200],
+            peak_tflops=peak_tflops,
+            **empty,
+        )
+    finally:
+        # Drop the model, its graph and its input before the next configuration.
+        fn = model = x = None
+        _release(device)
+    seconds = timing.median_ms * 1e-3
+    tflops = 2 * macs * batch / seconds / 1e12
+    return LatencyRecord(
+        **base,
+        status="ok",
+        median_ms=timing.median_ms,
+        p10_ms=timing.p10_ms,
+        p90_ms=timing.p90_ms,
+        iqr_ms=timing.iqr_ms,
+        repetitions=timing.repetitions,
+        images_per_s=batch / seconds,
+        tflops=tflops,
+        peak_tflops=peak_tflops,
+        peak_share_pct=100 * tflops / peak_tflops if peak_tflops else None,
+        peak_memory_mib=memory,
+    )
+
+
+def _release(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.empty_cache()
+
+
+def sweep(
+    variants: Sequence[Variant],
+    *,
+    macs: dict[str, int],
+    input_shapes: dict[str, InputShape],
+    batches: Sequence[int] = (1,),
+    dtypes: Sequence[str] = ("fp32",),
+    modes: Sequence[str] = ("eager",),
+    channels_last: bool = False,
+    device: str = "auto",
+    progress: Callable[[str], None] | None = None,
+    cpu_min_run_time: float = 1.0,
+) -> list[LatencyRecord]:
+    """Every (variant, batch, dtype, mode) configuration, in that order.
+
+    ``macs`` and ``input_shapes`` are keyed by variant name (the analytic MACs at batch 1
+    and the input the variant runs at).
+    """
+    device = resolve_device(device)
+    env = environment(device)
+    timer = CudaTimer() if device == "cuda" else None
+    if device == "cuda":
+        torch.backends.cudnn.benchmark = True
+    peaks: dict[str, float | None] = {}
+    for dtype in dtypes:
+        if device == "cuda":
+            if progress:
+                progress(f"measuring the device's {dtype} matmul peak")
+            peaks[dtype] = measure_peak_tflops(dtype, timer)
+        else:
+            peaks[dtype] = None
+    records = []
+    total = len(variants) * len(batches) * len(dtypes) * len(modes)
+    for variant in variants:
+        for batch in batches:
+            for dtype in dtypes:
+                for mode in modes:
+                    if progress:
+                        step = f"[{len(records) + 1}/{total}]"
+                        progress(f"{step} {variant.name} batch {batch} {dtype} {mode}")
+                    records.append(
+                        measure(
+                            variant,
+                            macs=macs[variant.name],
+                            input_shape=input_shapes[variant.name],
+                            batch=batch,
+                            dtype=dtype,
+                            mode=mode,
+                            channels_last=channels_last,
+                            device=device,
+                            env=env,
+                            timer=timer,
+                            peak_tflops=peaks[dtype],
+                            cpu_min_run_time=cpu_min_run_time,
+                        )
+                    )
+    return records
