@@ -148,11 +148,91 @@ def compare_records(
         final = rf_analysis(variant, shape).final
         record["rf_size"] = max(final.field.size) if final else None
         record["rf_stride"] = max(final.field.stride) if final else None
+        accuracy = variant.accuracy
+        record["top1"] = accuracy.top1 if accuracy else None
+        record["top5"] = accuracy.top5 if accuracy else None
+        record["accuracy_source"] = accuracy.source if accuracy else ""
         for counter in counters:
             result = run_counter(counter, variant, shape, analysis)
             record[f"macs_{counter}"] = result.macs
         records.append(record)
     return records
+
+
+RATIO_METRICS = ("params", "macs", "latency_ms")
+
+
+def add_baseline_ratios(records: list[dict[str, Any]], baseline: str) -> None:
+    """Add ``<metric>_vs_baseline`` (value / the baseline variant's value) to each record."""
+    base = next((r for r in records if r["variant"] == baseline), None)
+    if base is None:
+        names = ", ".join(r["variant"] for r in records)
+        raise InputError(f"--baseline {baseline!r} is not among the compared variants ({names})")
+    for record in records:
+        for metric in RATIO_METRICS:
+            value, ref = record.get(metric), base.get(metric)
+            if isinstance(value, int | float) and isinstance(ref, int | float) and ref:
+                record[f"{metric}_vs_baseline"] = value / ref
+            elif metric in base:
+                record[f"{metric}_vs_baseline"] = None
+
+
+def sort_records(records: list[dict[str, Any]], column: str) -> list[dict[str, Any]]:
+    """Sort by ``column`` ascending, or descending with a leading '-'; blanks go last."""
+    descending = column.startswith("-")
+    key = column.lstrip("-")
+    if records and not any(key in r for r in records):
+        choices = ", ".join(dict.fromkeys(k for r in records for k in r))
+        raise InputError(f"--sort {key!r} is not a column; choose one of {choices}")
+    present = [r for r in records if r.get(key) is not None]
+    blank = [r for r in records if r.get(key) is None]
+    return sorted(present, key=lambda r: r[key], reverse=descending) + blank
+
+
+def load_latency_results(path: str) -> list[dict[str, Any]]:
+    """Latency records saved by ``incprof latency --save`` or benchmarks/bench_latency.py."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = json.load(handle)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path} is not JSON: {exc.msg} at line {exc.lineno}") from None
+    rows = data.get("sweep") if isinstance(data, dict) else data
+    if not isinstance(rows, list) or not all(isinstance(r, dict) and "variant" in r for r in rows):
+        raise InputError(f"{path} holds no latency records (a list, or a dict with 'sweep')")
+    return rows
+
+
+def join_latency(
+    records: list[dict[str, Any]], results: Sequence[dict[str, Any]], *, batch: int = 1
+) -> None:
+    """Add latency columns from saved results: per variant, the ok row at ``batch``,
+    preferring fp32 eager, else the first such row."""
+    for record in records:
+        rows = [
+            r
+            for r in results
+            if r.get("variant") == record["variant"]
+            and r.get("batch") == batch
+            and r.get("status") == "ok"
+        ]
+        rows.sort(key=lambda r: (r.get("dtype") != "fp32", r.get("mode") != "eager"))
+        best = rows[0] if rows else {}
+        record.update(
+            latency_ms=best.get("median_ms"),
+            latency_p10_ms=best.get("p10_ms"),
+            latency_p90_ms=best.get("p90_ms"),
+            images_per_s=best.get("images_per_s"),
+            latency_config=(
+                f"{best['device_name']}, batch {batch}, {best['dtype']}, {best['mode']}, "
+                f"{best.get('layout', '')}"
+                if best
+                else "no saved result"
+            ),
+        )
 
 
 def counter_records(

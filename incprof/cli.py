@@ -213,10 +213,21 @@ COMPARE_COLUMNS = [
     show_default=True,
     help="Comma-separated: analytic,torch,fvcore,thop,ptflops (each adds macs_<counter>).",
 )
-@click.option("--latency", is_flag=True, help="Add measured latency (fp32, eager) columns.")
+@click.option("--baseline", help="Add <metric>_vs_baseline ratios against this VARIANT.")
+@click.option("--sort", "sort_column", help="Sort by a column; a leading '-' sorts descending.")
+@click.option("--latency", is_flag=True, help="Measure latency (fp32, eager) and add its columns.")
+@click.option(
+    "--results",
+    type=click.Path(dir_okay=False),
+    help="Take the latency columns from saved results (incprof latency --save, benchmarks).",
+)
 @DEVICE_OPTION
 @click.option(
-    "--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Batch for --latency."
+    "--batch",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Batch of the latency columns.",
 )
 @INPUT_OPTION
 @FORMAT_OPTION
@@ -224,7 +235,10 @@ COMPARE_COLUMNS = [
 def compare_command(
     variants: tuple[str, ...],
     counters_text: str,
+    baseline: str | None,
+    sort_column: str | None,
     latency: bool,
+    results: str | None,
     device: str,
     batch: int,
     input_text: str | None,
@@ -233,12 +247,27 @@ def compare_command(
 ) -> None:
     """Side-by-side cost of VARIANTS (default: the main Inception family).
 
+    Columns: params, params_with_aux, MACs, FLOPs (= 2 × MACs), other ops, the final
+    feature map's receptive field and stride, published top-1/top-5 with their source.
+
     \b
-    Example:
+    Examples:
+      incprof compare
       incprof compare googlenet_tv inception_v3 --counters analytic,torch,fvcore
+      incprof compare --baseline googlenet --sort -macs
+      incprof compare --results benchmarks/results/latency_sweep_h100-80gb-hbm3.json --batch 32
     """
     from incprof.analysis.counters import COUNTERS
-    from incprof.api import MAIN_FAMILY, compare_records, parse_input
+    from incprof.api import (
+        MAIN_FAMILY,
+        add_baseline_ratios,
+        compare_records,
+        join_latency,
+        latency_records,
+        load_latency_results,
+        parse_input,
+        sort_records,
+    )
 
     counters = [c for c in _split(counters_text) if c != "analytic"]
     unknown = [c for c in counters if c not in COUNTERS]
@@ -246,40 +275,38 @@ def compare_command(
         raise BadInput(
             f"unknown counter {unknown[0]!r}; choose from analytic, {', '.join(COUNTERS)}"
         )
-    names = variants or MAIN_FAMILY
-    records = compare_records(
-        names, input_shape=parse_input(input_text), counters=counters, progress=_progress()
-    )
-    columns = COMPARE_COLUMNS + [f"macs_{c}" for c in counters]
+    if latency and results:
+        raise BadInput("--latency measures, --results reads saved figures: give one of them")
+    names = list(variants or MAIN_FAMILY)
+    if baseline and baseline not in names:
+        names.append(baseline)
+    shape = parse_input(input_text)
+    saved = load_latency_results(results) if results else None
+    records = compare_records(names, input_shape=shape, counters=counters, progress=_progress())
+    columns = COMPARE_COLUMNS + [f"macs_{c}" for c in counters] + ["top1", "top5"]
     if latency:
-        from incprof.api import latency_records
-
         timed = latency_records(
-            names,
-            batches=[batch],
-            device=device,
-            input_shape=parse_input(input_text),
-            progress=_progress(),
+            names, batches=[batch], device=device, input_shape=shape, progress=_progress()
         )
-        for record, timing in zip(records, timed, strict=True):
-            record.update(
-                latency_device=timing["device_name"],
-                latency_batch=batch,
-                latency_ms=timing["median_ms"],
-                latency_p10_ms=timing["p10_ms"],
-                latency_p90_ms=timing["p90_ms"],
-                images_per_s=timing["images_per_s"],
-                latency_status=timing["status"],
-            )
+        saved = timed
+    if saved is not None:
+        join_latency(records, saved, batch=batch)
+        columns += ["latency_ms", "latency_p10_ms", "latency_p90_ms", "images_per_s"]
+    if baseline:
+        add_baseline_ratios(records, baseline)
         columns += [
-            "latency_ms",
-            "latency_p10_ms",
-            "latency_p90_ms",
-            "images_per_s",
-            "latency_status",
+            c
+            for c in ("params_vs_baseline", "macs_vs_baseline", "latency_ms_vs_baseline")
+            if any(c in r for r in records)
         ]
+    if sort_column:
+        records = sort_records(records, sort_column)
     if any(r["unknown_ops"] for r in records):
         columns.append("unknown_ops")
+    if fmt in ("json", "csv"):
+        columns = None  # every key, for scripts
+    elif any(r.get("accuracy_source") for r in records):
+        columns.append("accuracy_source")
     write_output(_render(records, fmt, columns), output)
 
 

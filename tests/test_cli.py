@@ -92,3 +92,70 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
     assert message in result.output
     assert "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
+
+
+def test_compare_baseline_ratios_and_sort():
+    result = run(
+        "compare",
+        "googlenet",
+        "googlenet_tv",
+        "--baseline",
+        "googlenet",
+        "--sort",
+        "-macs",
+        "--format",
+        "json",
+    )
+    records = json.loads(result.output)
+    assert [r["variant"] for r in records] == ["googlenet", "googlenet_tv"]  # more MACs first
+    by_name = {r["variant"]: r for r in records}
+    assert by_name["googlenet"]["macs_vs_baseline"] == 1.0
+    tv = by_name["googlenet_tv"]
+    assert tv["macs_vs_baseline"] == tv["macs"] / by_name["googlenet"]["macs"]
+    assert tv["top1"] == 69.778 and "torchvision" in tv["accuracy_source"]
+
+
+def test_compare_reads_saved_latency_results(tmp_path):
+    saved = tmp_path / "lat.json"
+    rows = [
+        {
+            "variant": "googlenet_tv",
+            "batch": 1,
+            "dtype": "bf16",
+            "mode": "graph",
+            "status": "ok",
+            "median_ms": 1.0,
+            "device_name": "GPU X",
+        },
+        {
+            "variant": "googlenet_tv",
+            "batch": 1,
+            "dtype": "fp32",
+            "mode": "eager",
+            "status": "ok",
+            "median_ms": 2.5,
+            "p10_ms": 2.4,
+            "p90_ms": 2.6,
+            "images_per_s": 400.0,
+            "device_name": "GPU X",
+            "layout": "contiguous",
+        },
+    ]
+    saved.write_text(json.dumps({"environment": {}, "sweep": rows}))
+    (record,) = json.loads(
+        run("compare", "googlenet_tv", "--results", str(saved), "--format", "json").output
+    )
+    assert record["latency_ms"] == 2.5  # fp32 eager preferred
+    assert record["latency_config"].startswith("GPU X, batch 1, fp32, eager")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--baseline", "googlenet", "--sort", "nope"), "--sort 'nope' is not a column"),
+        (("--results", "/nonexistent.json"), "cannot read /nonexistent.json"),
+    ],
+)
+def test_compare_option_errors(args, message):
+    result = CliRunner().invoke(cli, ["compare", "googlenet_tv", *args])
+    assert result.exit_code == 2 and message in result.output
