@@ -443,6 +443,50 @@ def latency_command(
     write_output(_render(records, fmt, columns), output)
 
 
+FACTORIZE_COLUMNS = [
+    "family",
+    "variant",
+    "input_shape",
+    "output_shape",
+    "params",
+    "macs",
+    "saving_pct",
+    "paper_saving_pct",
+    "agrees",
+    "rf_size",
+    "rf_aligned",
+    "note",
+]
+
+
+@cli.command("factorize")
+@click.argument("families", nargs=-1)
+@click.option("--channels", type=click.IntRange(min=1), help="Input channels of every family.")
+@click.option("--grid", type=click.IntRange(min=1), help="Input grid size (H = W) of every family.")
+@FORMAT_OPTION
+@OUTPUT_OPTION
+def factorize_command(
+    families: tuple[str, ...], channels: int | None, grid: int | None, fmt: str, output: Path | None
+) -> None:
+    """The factorization study of "Rethinking the Inception Architecture": per FAMILY,
+    each alternative's MACs, params and receptive field, its saving against the family's
+    baseline, and the paper's claim beside it.
+
+    Families: fact_5x5 (5×5 vs two 3×3), asym_3/5/7 (n×n vs 1×n + n×1), fact_3x3 (3×3 vs
+    two 2×2), grid_reduction (conv then pool, pool then conv, parallel).
+
+    \b
+    Examples:
+      incprof factorize
+      incprof factorize fact_5x5 asym_7 --channels 256 --grid 14
+    """
+    from incprof.api import factorize_records
+
+    records = factorize_records(families, channels=channels, grid=grid)
+    columns = None if fmt in ("json", "csv") else FACTORIZE_COLUMNS
+    write_output(_render(records, fmt, columns), output)
+
+
 @cli.command("rf")
 @click.argument("variant")
 @INPUT_OPTION

@@ -159,3 +159,25 @@ def test_compare_reads_saved_latency_results(tmp_path):
 def test_compare_option_errors(args, message):
     result = CliRunner().invoke(cli, ["compare", "googlenet_tv", *args])
     assert result.exit_code == 2 and message in result.output
+
+
+def test_factorize_study_records():
+    records = json.loads(run("factorize", "fact_5x5", "grid_reduction", "--format", "json").output)
+    by_variant = {(r["variant"], round(r["paper_saving_pct"] or 0)): r for r in records}
+    two_3x3 = by_variant[("fact_5x5_two_3x3", 28)]
+    # (9 + 9)/25 of the 5×5's conv MACs at equal widths: 28% saved, as the paper says
+    assert two_3x3["saving_pct"] == pytest.approx(28.0) and two_3x3["agrees"] is True
+    assert two_3x3["rf_size"] == "5x5" and two_3x3["rf_aligned"] is True
+    # pooling first at d = 35 with a valid 3×3/2 pool: 1 − (17/35)² saved, not the quarter's 75%
+    pool_first = by_variant[("grid_pool_then_conv", 75)]
+    assert pool_first["saving_pct"] == pytest.approx(100 * (1 - 17**2 / 35**2))
+    assert pool_first["agrees"] is False and "assumption" in pool_first["note"]
+
+
+def test_factorize_overrides_and_errors():
+    (base, alt) = json.loads(
+        run("factorize", "asym_7", "--channels", "64", "--grid", "12", "--format", "json").output
+    )
+    assert base["input_shape"] == alt["output_shape"] == "64x12x12"
+    result = CliRunner().invoke(cli, ["factorize", "nope"])
+    assert result.exit_code == 2 and "unknown factorization family 'nope'" in result.output
