@@ -181,3 +181,12 @@ def test_factorize_overrides_and_errors():
     assert base["input_shape"] == alt["output_shape"] == "64x12x12"
     result = CliRunner().invoke(cli, ["factorize", "nope"])
     assert result.exit_code == 2 and "unknown factorization family 'nope'" in result.output
+
+
+@pytest.mark.parametrize("name", ["inception_resnet_v2", "inception_v3"])
+def test_too_small_input_names_the_smallest_that_runs(name):
+    # Keras' applications documentation: InceptionV3 and InceptionResNetV2 need width and
+    # height of at least 75.
+    result = CliRunner().invoke(cli, ["show", name, "--input", "3x40x40"])
+    assert result.exit_code == 2
+    assert result.output.strip().endswith("the smallest square input that runs is 3x75x75")

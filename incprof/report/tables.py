@@ -27,7 +27,7 @@ def _cell(value: Any) -> Any:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
-        return f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
+        return f"{value:,.5g}" if abs(value) < 1e4 else f"{value:,.0f}"
     if isinstance(value, tuple | list):
         return "×".join(str(v) for v in value)
     return str(value)
