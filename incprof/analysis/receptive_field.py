@@ -27,7 +27,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from incprof.analysis.analytic import ROOT, meta_model, module_tracking
+from incprof.analysis.analytic import ROOT, meta_model, module_tracking, run_op
 from incprof.registry import InputShape, Variant
 
 aten = torch.ops.aten
@@ -194,7 +194,7 @@ class _FieldMode(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        out = func(*args, **kwargs)
+        out = run_op(func, args, kwargs)
         inputs = [a for a in args if self.field_of(a) is not None]
         if func is aten.cat.default:
             inputs = [t for t in args[0] if self.field_of(t) is not None]
