@@ -8,7 +8,8 @@ It measures, with incprof's own timer (CUDA events, warm-up, L2 flush, median):
 
 1. parity: each of our networks beside its reference (torchvision googlenet/inception_v3,
    timm inception_v4/inception_resnet_v2) at batch 1, 32 and 256, bf16 autocast with
-   channels_last, in eager and CUDA-graph modes; goal: ours within 5% of the reference;
+   channels_last, in eager and CUDA-graph modes, timed in alternating rounds so that the
+   machine's drift cancels; goal: ours within 5% of the reference;
 2. stability: the same measurement twice back to back; goal: medians within 2%;
 3. the timer itself beside ``triton.testing.do_bench`` on the same callable; goal: within 3%;
 4. an ``incprof latency`` sweep of the main networks (fp32 / tf32 / bf16, eager / graph /
@@ -72,30 +73,9 @@ def prepare(model: nn.Module, channels_last: bool) -> nn.Module:
     return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
-def timed(
-    timer: CudaTimer, model: nn.Module, shape: tuple[int, ...], batch: int, mode: str, dtype: str
-) -> dict[str, Any]:
-    """One measurement of a prepared model; OOM is a row, not a crash."""
-    try:
-        x = torch.randn((batch, *shape), device="cuda").contiguous(
-            memory_format=torch.channels_last
-        )
-        torch.cuda.reset_peak_memory_stats()
-        fn = forward_callable(model, x, mode, dtype, "cuda")
-        t = timer(fn)
-        return {
-            "status": "ok",
-            "median_ms": t.median_ms,
-            "p10_ms": t.p10_ms,
-            "p90_ms": t.p90_ms,
-            "peak_memory_mib": torch.cuda.max_memory_allocated() / 2**20,
-        }
-    except torch.cuda.OutOfMemoryError:
-        return {"status": "out of memory"}
-    finally:
-        fn = x = None
-        torch.cuda.synchronize()
-        torch.cuda.empty_cache()
+def inputs(shape: tuple[int, ...], batch: int) -> torch.Tensor:
+    x = torch.randn((batch, *shape), device="cuda")
+    return x.contiguous(memory_format=torch.channels_last)
 
 
 def log(message: str) -> None:
@@ -103,35 +83,45 @@ def log(message: str) -> None:
 
 
 def parity(timer: CudaTimer, batches: list[int], modes: list[str]) -> list[dict[str, Any]]:
+    """Ours and the reference in alternating rounds (the ratio is the median per round)."""
     rows = []
     for ours_name, ref_name in PAIRS.items():
-        variant = incprof.get(ours_name)
-        shape = variant.input_shape
+        shape = incprof.get(ours_name).input_shape
         ours = prepare(incprof.build(ours_name), True)
         ref = prepare(reference(ref_name), True) if ref_name else None
         for batch in batches:
             for mode in modes:
-                a = timed(timer, ours, shape, batch, mode, "bf16")
-                b = timed(timer, ref, shape, batch, mode, "bf16") if ref is not None else None
-                ratio = (
-                    a["median_ms"] / b["median_ms"]
-                    if b and a["status"] == b["status"] == "ok"
-                    else None
-                )
-                row = {
+                row: dict[str, Any] = {
                     "variant": ours_name,
                     "reference": ref_name,
                     "batch": batch,
                     "mode": mode,
                     "dtype": "bf16",
                     "layout": "channels_last",
-                    "ours_ms": a.get("median_ms"),
-                    "reference_ms": b.get("median_ms") if b else None,
-                    "ratio": ratio,
-                    "within_5pct": ratio is not None and abs(ratio - 1) <= 0.05,
-                    "ours_status": a["status"],
-                    "reference_status": b["status"] if b else "no reference installed",
                 }
+                try:
+                    x = inputs(shape, batch)
+                    fn_ours = forward_callable(ours, x, mode, "bf16", "cuda")
+                    if ref is None:
+                        row.update(
+                            ours_ms=timer(fn_ours).median_ms, status="no reference installed"
+                        )
+                    else:
+                        fn_ref = forward_callable(ref, x, mode, "bf16", "cuda")
+                        a, b, ratio = timer.compare(fn_ours, fn_ref)
+                        row.update(
+                            ours_ms=a.median_ms,
+                            reference_ms=b.median_ms,
+                            ratio=ratio,
+                            within_5pct=abs(ratio - 1) <= 0.05,
+                            status="ok",
+                        )
+                except torch.cuda.OutOfMemoryError:
+                    row["status"] = "out of memory"
+                finally:
+                    x = fn_ours = fn_ref = None
+                    torch.cuda.synchronize()
+                    torch.cuda.empty_cache()
                 log(json.dumps(row))
                 rows.append(row)
         del ours, ref
@@ -145,10 +135,8 @@ def stability_and_do_bench(timer: CudaTimer) -> dict[str, Any]:
 
     results: dict[str, Any] = {}
     model = prepare(incprof.build("inception_v3"), True)
-    for batch, mode in ((32, "eager"), (32, "graph"), (256, "graph")):
-        x = torch.randn((batch, 3, 299, 299), device="cuda").contiguous(
-            memory_format=torch.channels_last
-        )
+    for batch, mode in ((32, "eager"), (256, "eager"), (32, "graph"), (256, "graph")):
+        x = inputs((3, 299, 299), batch)
         fn: Callable[[], Any] = forward_callable(model, x, mode, "bf16", "cuda")
         first = timer(fn).median_ms
         second = timer(fn).median_ms

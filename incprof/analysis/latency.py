@@ -17,6 +17,7 @@ sweep goes on.
 from __future__ import annotations
 
 import datetime as _dt
+import gc
 import statistics
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -159,14 +160,42 @@ class CudaTimer:
         reps = int(min(self.max_reps, max(self.min_reps, self.target_ms / estimate)))
         starts = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
         ends = [torch.cuda.Event(enable_timing=True) for _ in range(reps)]
-        for start, end in zip(starts, ends, strict=True):
-            if self.flush is not None:
-                self.flush.zero_()
-            start.record()
-            fn()
-            end.record()
-        torch.cuda.synchronize()
+        # A collection in the middle of a launch-bound loop is noise, not the model's cost.
+        gc.collect()
+        gc.disable()
+        try:
+            for start, end in zip(starts, ends, strict=True):
+                if self.flush is not None:
+                    self.flush.zero_()
+                start.record()
+                fn()
+                end.record()
+            torch.cuda.synchronize()
+        finally:
+            gc.enable()
         return Timing.of([s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)])
+
+    def compare(
+        self, fn_a: Callable[[], Any], fn_b: Callable[[], Any], *, rounds: int = 7
+    ) -> tuple[Timing, Timing, float]:
+        """Time two callables in alternating rounds; the ratio is the median of the
+        per-round ratios, so a drift of the machine between rounds cancels out."""
+        saved = self.target_ms
+        self.target_ms = max(saved / rounds, 50.0)
+        a_times: list[float] = []
+        b_times: list[float] = []
+        ratios = []
+        try:
+            for i in range(rounds):
+                order = (fn_a, fn_b) if i % 2 == 0 else (fn_b, fn_a)
+                first, second = (self(f) for f in order)
+                a, b = (first, second) if i % 2 == 0 else (second, first)
+                a_times.append(a.median_ms)
+                b_times.append(b.median_ms)
+                ratios.append(a.median_ms / b.median_ms)
+        finally:
+            self.target_ms = saved
+        return Timing.of(a_times), Timing.of(b_times), statistics.median(ratios)
 
 
 def cpu_time(fn: Callable[[], Any], *, min_run_time: float = 1.0) -> Timing:
