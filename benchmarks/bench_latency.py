@@ -82,10 +82,13 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def parity(timer: CudaTimer, batches: list[int], modes: list[str]) -> list[dict[str, Any]]:
+def parity(
+    timer: CudaTimer, names: list[str], batches: list[int], modes: list[str]
+) -> list[dict[str, Any]]:
     """Ours and the reference in alternating rounds (the ratio is the median per round)."""
     rows = []
-    for ours_name, ref_name in PAIRS.items():
+    for ours_name in names:
+        ref_name = PAIRS[ours_name]
         shape = incprof.get(ours_name).input_shape
         ours = prepare(incprof.build(ours_name), True)
         ref = prepare(reference(ref_name), True) if ref_name else None
@@ -165,20 +168,27 @@ def main() -> int:
     parser.add_argument("--batches", default="1,32,256")
     parser.add_argument("--modes", default="eager,graph")
     parser.add_argument("--dtypes", default="fp32,tf32,bf16,fp16", help="for --part sweep")
+    parser.add_argument("--variants", default=",".join(PAIRS), help="networks to measure")
+    parser.add_argument("--min-reps", type=int, default=50, help="timed repetitions at least")
+    parser.add_argument("--target-ms", type=float, default=1000.0, help="time per measurement")
+    parser.add_argument("--no-timer-checks", action="store_true")
+    parser.add_argument("--tag", default="", help="added to the output file's name")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         print("bench_latency: no CUDA GPU here; run it on the GPU box", file=sys.stderr)
         return 2
     torch.backends.cudnn.benchmark = True
     started = time.time()
-    timer = CudaTimer()
+    timer = CudaTimer(min_reps=args.min_reps, target_ms=args.target_ms)
+    names = args.variants.split(",")
     batches = [int(b) for b in args.batches.split(",")]
     modes = args.modes.split(",")
     env = environment("cuda")
     result: dict[str, Any] = {"environment": env}
     if args.part == "parity":
-        result["parity"] = parity(timer, batches, modes)
-        result["timer_checks"] = stability_and_do_bench(timer)
+        result["parity"] = parity(timer, names, batches, modes)
+        if not args.no_timer_checks:
+            result["timer_checks"] = stability_and_do_bench(timer)
     else:
         names = [
             "googlenet_tv",
@@ -199,11 +209,13 @@ def main() -> int:
             channels_last=True,
             device="cuda",
             progress=log,
+            timer=timer,
         )
         result["sweep"] = [r.record() for r in records]
     result["seconds"] = time.time() - started
     slug = env["device_name"].lower().replace("nvidia", "").strip().replace(" ", "-")
-    out = Path(args.out) / f"latency_{args.part}_{slug}.json"
+    suffix = f"_{args.tag}" if args.tag else ""
+    out = Path(args.out) / f"latency_{args.part}{suffix}_{slug}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2) + "\n")
     log(f"wrote {out} in {result['seconds']:.0f} s")

@@ -414,6 +414,7 @@ def sweep(
     device: str = "auto",
     progress: Callable[[str], None] | None = None,
     cpu_min_run_time: float = 1.0,
+    timer: CudaTimer | None = None,
 ) -> list[LatencyRecord]:
     """Every (variant, batch, dtype, mode) configuration, in that order.
 
@@ -422,7 +423,8 @@ def sweep(
     """
     device = resolve_device(device)
     env = environment(device)
-    timer = CudaTimer() if device == "cuda" else None
+    if device == "cuda" and timer is None:
+        timer = CudaTimer()
     if device == "cuda":
         torch.backends.cudnn.benchmark = True
     peaks: dict[str, float | None] = {}
