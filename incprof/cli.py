@@ -21,6 +21,7 @@ Examples:
   incprof show inception_v3 --depth 1
   incprof counters googlenet_tv --format markdown
   incprof show mypkg.models:build_net --input 3x224x224
+  incprof report --out reports/
 """
 
 FORMAT_OPTION = click.option(
@@ -511,6 +512,43 @@ def rf_command(variant: str, input_text: str | None, fmt: str, output: Path | No
     for note in notes:
         click.echo(f"incprof: {note}", err=True)
     write_output(_render(rows, fmt), output)
+
+
+@cli.command("report")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("reports"),
+    show_default=True,
+    help="Folder the Markdown pages and PNG plots are written to.",
+)
+@click.option(
+    "--results",
+    "results_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("benchmarks/results"),
+    show_default=True,
+    help="Folder of saved GPU latency results (JSON) for the latency page.",
+)
+def report_command(out_dir: Path, results_dir: Path) -> None:
+    """Regenerate the Markdown reports: family overview, one page per network, the
+    factorization study, counter agreement, GPU latency and GoogLeNet's Table 1.
+
+    A second run on unchanged code writes byte-identical files, so the committed
+    reports/ folder shows no diff after `incprof report`.
+
+    \b
+    Example:
+      incprof report --out reports/
+    """
+    from incprof.report.build import build_reports
+
+    try:
+        written = build_reports(out_dir, results_dir=results_dir, progress=_progress())
+    except OSError as exc:
+        raise BadInput(f"cannot write the reports under {out_dir}: {exc.strerror or exc}") from None
+    click.echo(f"incprof: wrote {len(written)} files under {out_dir}", err=True)
 
 
 def main() -> None:
