@@ -1,0 +1,389 @@
+"""``incprof report``: compute every page's records through :mod:`incprof.api`, and write
+the Markdown pages and PNG plots under one folder.
+
+Deterministic: inputs are read in sorted order, no wall-clock time is written (the only
+dates are the ones in the latency results files), and plots are byte-stable, so rebuilding
+unchanged code gives unchanged files. Every file is written whole (temp file, then
+rename); nothing is deleted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from incprof import api
+from incprof.report import markdown, plots
+from incprof.report.paper_tables import (
+    GOOGLENET_INPUT_CHANNELS,
+    GOOGLENET_TABLE1,
+    GOOGLENET_TABLE1_SOURCE,
+    closest_reading,
+    implied_params,
+)
+
+# The measured counters the counter-agreement page shows beside the analytic MACs.
+REPORT_COUNTERS = ("torch", "fvcore", "thop")
+# How many of a network's top-level modules "where the MACs go" lists.
+TOP_MODULES = 5
+TABLE1_VARIANT = "googlenet"
+
+
+class _Writer:
+    """Writes files under ``root`` atomically and remembers what it wrote."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.written: list[Path] = []
+
+    def _atomic(self, relative: str, write: Callable[[Path], None]) -> Path:
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        try:
+            write(tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)  # only left behind when writing failed
+        self.written.append(path)
+        return path
+
+    def text(self, relative: str, text: str) -> Path:
+        def write(tmp: Path) -> None:
+            with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
+                handle.write(text)
+
+        return self._atomic(relative, write)
+
+    def plot(self, relative: str, draw: Callable[[Path], None]) -> Path:
+        return self._atomic(relative, draw)
+
+
+def _shown(path: Path) -> str:
+    """A folder as the pages name it: relative to the working directory when inside it,
+    so pages built from the repository do not carry a machine's absolute paths."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _step(progress: api.Progress | None, message: str) -> None:
+    if progress:
+        progress(message)
+
+
+def build_reports(
+    out_dir: Path,
+    *,
+    results_dir: Path = Path("benchmarks/results"),
+    networks: Sequence[str] = api.MAIN_FAMILY,
+    counters: Sequence[str] = REPORT_COUNTERS,
+    progress: api.Progress | None = None,
+) -> list[Path]:
+    """Write every report page and plot under ``out_dir``; return the paths written.
+
+    ``networks`` are the family overview's rows, each with its own page; ``counters``
+    are the measured counters of the counter-agreement page (empty: no such page). The
+    latency page reads ``results_dir/*.json``.
+    """
+    out = _Writer(Path(out_dir))
+    pages: list[tuple[str, str, str]] = []
+    links = {name: f"networks/{name}.md" for name in networks}
+
+    _step(progress, "family overview")
+    family = api.compare_records(networks)
+    for cost in ("macs", "params"):
+        out.plot(
+            f"plots/top1_vs_{cost}.png",
+            lambda path, cost=cost: plots.accuracy_plot(family, path, cost=cost),
+        )
+    out.text(
+        "family.md",
+        markdown.overview_page(
+            family,
+            links=links,
+            plots=[
+                ("published top-1 against GMACs", "plots/top1_vs_macs.png"),
+                ("published top-1 against parameters", "plots/top1_vs_params.png"),
+            ],
+        ),
+    )
+    pages.append(
+        (
+            "Family overview",
+            "family.md",
+            "params, MACs, FLOPs, other ops, receptive field and published accuracy of "
+            "the main family, with accuracy-against-cost plots",
+        )
+    )
+
+    entries = {r["variant"]: r for r in api.list_records("network")}
+    for summary in family:
+        name = summary["variant"]
+        _step(progress, f"network page: {name}")
+        _network_page(out, summary, entries[name])
+
+    _step(progress, "factorization study")
+    out.text("factorization.md", _factorization_page())
+    pages.append(
+        (
+            "Factorization study",
+            "factorization.md",
+            "each factorization of 'Rethinking the Inception Architecture' against its "
+            "baseline, the paper's claims beside ours",
+        )
+    )
+
+    if counters:
+        records = api.counter_records(networks, counters=counters, progress=progress)
+        out.text("counters.md", markdown.counters_page(records, counters=counters))
+        pages.append(
+            (
+                "Counter agreement",
+                "counters.md",
+                f"analytic MACs beside {', '.join(counters)}, every gap explained",
+            )
+        )
+
+    _step(progress, "GPU latency")
+    out.text("latency.md", _latency_page(out, Path(results_dir)))
+    pages.append(
+        (
+            "GPU latency",
+            "latency.md",
+            f"saved GPU measurements from `{_shown(Path(results_dir))}` (device and date "
+            "from each file)",
+        )
+    )
+
+    _step(progress, "GoogLeNet Table 1")
+    out.text("googlenet_table1.md", _table1_page())
+    pages.append(
+        (
+            "GoogLeNet Table 1",
+            "googlenet_table1.md",
+            "the paper's Table 1 row by row beside incprof's figures, rows that disagree "
+            "with their own widths marked",
+        )
+    )
+
+    out.text(
+        "README.md",
+        markdown.index_page(pages, networks=[(name, links[name]) for name in networks]),
+    )
+    return out.written
+
+
+def _network_page(out: _Writer, summary: dict[str, Any], entry: dict[str, Any]) -> None:
+    name = summary["variant"]
+    _, modules = api.show_records(name, depth=1)
+    analysis, rf_rows = api.rf_records(name)
+    top = sorted(modules, key=lambda r: r["macs"], reverse=True)[:TOP_MODULES]
+    notes = [f"not aligned: {m}" for m in analysis.misalignments]
+    notes += [f"unknown to the receptive-field walk: {op}" for op in analysis.unknown_ops]
+    _, height, width = analysis.input_shape
+    plot = f"plots/rf_{name}.png"
+    out.plot(
+        plot,
+        lambda path: plots.rf_plot(
+            rf_rows, path, network=name, input_size=height if height == width else None
+        ),
+    )
+    out.text(
+        f"networks/{name}.md",
+        markdown.network_page(
+            summary=summary,
+            entry=entry,
+            modules=modules,
+            top_modules=top,
+            top_share_pct=sum(r["macs_pct"] for r in top),
+            rf_rows=rf_rows,
+            rf_notes=notes,
+            rf_plot=f"../{plot}",
+        ),
+    )
+
+
+def _field(text: str | None) -> tuple[int, ...] | None:
+    return tuple(int(v) for v in text.split("x")) if text else None
+
+
+def _sees_as_far(field: tuple[int, ...] | None, baseline: tuple[int, ...] | None) -> bool | None:
+    """Whether a field is at least the baseline's on every axis."""
+    if field is None or baseline is None:
+        return None
+    return all(mine >= theirs for mine, theirs in zip(field, baseline, strict=True))
+
+
+def _factorization_page() -> str:
+    """factorize_records at the defaults, split per family into alternatives and claims."""
+    records = api.factorize_records()
+    families = []
+    for family in dict.fromkeys(r["family"] for r in records):
+        rows = [r for r in records if r["family"] == family]
+        baseline_rf = next((_field(r["rf_size"]) for r in rows if r["baseline"]), None)
+        unique: dict[str, dict[str, Any]] = {}
+        for r in rows:  # an alternative has one row per claim about it
+            unique.setdefault(r["variant"], r)
+        alternatives = [
+            {**r, "rf_kept": _sees_as_far(_field(r["rf_size"]), baseline_rf)}
+            for r in unique.values()
+        ]
+        claims = [r for r in rows if r["paper_claim"]]
+        families.append((family, alternatives, claims))
+    return markdown.factorization_page(families, agreement_points=api.AGREEMENT_POINTS)
+
+
+def _read_results(path: Path) -> dict[str, Any]:
+    """One results file: its environment, sweep rows, parity rows and timer checks."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise api.InputError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except json.JSONDecodeError as exc:
+        raise api.InputError(f"{path} is not JSON: {exc.msg} at line {exc.lineno}") from None
+    has_sweep = isinstance(data, list) or (isinstance(data, dict) and "sweep" in data)
+    sweep = api.load_latency_results(str(path)) if has_sweep else []
+    data = data if isinstance(data, dict) else {}
+    environment = dict(data.get("environment") or {})
+    if not environment and sweep:  # `incprof latency --save` rows carry their environment
+        environment = {k: sweep[0].get(k) for k in ("device_name", "torch", "cuda", "cudnn")}
+    dates = {r["date"] for r in sweep if r.get("date")}
+    if environment.get("date"):
+        dates.add(environment["date"])
+    environment["dates"] = sorted(dates)
+    return {
+        "file": path.name,
+        "environment": environment,
+        "sweep": sweep,
+        "parity": list(data.get("parity") or []),
+        "timer_checks": [
+            {"check": key, **values}
+            for key, values in sorted((data.get("timer_checks") or {}).items())
+        ],
+    }
+
+
+def _latency_page(out: _Writer, results_dir: Path) -> str:
+    files = sorted(results_dir.glob("*.json")) if results_dir.is_dir() else []
+    results = []
+    for path in files:
+        result = _read_results(path)
+        env = result["environment"]
+        device = env.get("device_name") or "unknown device"
+        when = ", ".join(env["dates"]) or "no date recorded"
+        modes = []
+        for mode in sorted({r.get("mode") for r in result["sweep"] if r.get("mode")}):
+            pngs = []
+            for metric, stem, what in (
+                ("median_ms", "latency", "Latency per batch"),
+                ("peak_share_pct", "peak_share", "Share of the measured peak"),
+            ):
+                relative = f"plots/{path.stem}_{mode}_{stem}.png"
+                title = f"{what}, {mode} mode: {device} ({when})"
+                out.plot(
+                    relative,
+                    lambda p, sweep=result["sweep"], metric=metric, mode=mode, title=title: (
+                        plots.latency_plot(sweep, p, mode=mode, metric=metric, title=title)
+                    ),
+                )
+                pngs.append(relative)
+            modes.append((mode, *pngs))
+        result["modes"] = modes
+        if any(r.get("ours_ms") is not None for r in result["parity"]):
+            relative = f"plots/{path.stem}_parity.png"
+            title = f"incprof beside the reference implementations: {device} ({when})"
+            out.plot(
+                relative,
+                lambda p, rows=result["parity"], title=title: plots.parity_plot(
+                    rows, p, title=title
+                ),
+            )
+            result["parity_plot"] = relative
+        # A row without a reference time has no ratio to be within 5% of.
+        result["parity"] = [
+            {**r, "within_5pct": r.get("within_5pct") if r.get("ratio") is not None else None}
+            for r in result["parity"]
+        ]
+        pairs = [r for r in result["parity"] if r.get("ratio") is not None]
+        if result["parity"]:
+            within = sum(1 for r in pairs if r["within_5pct"])
+            result["parity_summary"] = (
+                f"{within} of {len(pairs)} measured pairs within 5% of the reference "
+                "(`ratio` = ours / reference median); rows without a reference time: "
+                f"{len(result['parity']) - len(pairs)}. " + _parity_by_mode(pairs)
+            )
+        results.append(result)
+    return markdown.latency_page(results, folder=_shown(results_dir))
+
+
+def _parity_by_mode(pairs: Sequence[dict[str, Any]]) -> str:
+    """Per mode, the largest gap from the reference: it shows whether misses are the
+    launch-bound eager mode's (CPU-side time of the Python modules) or the kernels'."""
+    parts = []
+    for mode in sorted({r["mode"] for r in pairs}):
+        rows = [r for r in pairs if r["mode"] == mode]
+        worst = max(rows, key=lambda r: abs(r["ratio"] - 1))
+        within = sum(1 for r in rows if r["within_5pct"])
+        parts.append(
+            f"mode {mode}: {within} of {len(rows)} within 5%, largest gap "
+            f"{100 * (worst['ratio'] - 1):+.1f}% ({worst['variant']}, batch {worst['batch']})"
+        )
+    return "By mode: " + "; ".join(parts) + "."
+
+
+def _table1_page() -> str:
+    """GoogLeNet's printed Table 1 with, per row, the figures its widths imply and
+    incprof's figures for the same modules."""
+    _, modules = api.show_records(TABLE1_VARIANT, depth=1)
+    by_module = {r["module"]: r for r in modules}
+    rows = []
+    in_channels = GOOGLENET_INPUT_CHANNELS
+    for row in GOOGLENET_TABLE1:
+        implied = implied_params(row, in_channels)
+        ours = [by_module[m] for m in row.modules]
+        params = sum(r["params"] for r in ours) if ours else None
+        macs = sum(r["macs"] for r in ours) if ours else None
+        record: dict[str, Any] = {
+            "row": f"{row.type} {row.patch}".strip(),
+            "type": row.type,
+            "patch_stride": row.patch,
+            "output_size": "×".join(map(str, row.output)),
+            "depth": row.depth,
+            "n1x1": row.n1x1,
+            "n3x3_reduce": row.n3x3_reduce,
+            "n3x3": row.n3x3,
+            "n5x5_reduce": row.n5x5_reduce,
+            "n5x5": row.n5x5,
+            "pool_proj": row.pool_proj,
+            "params_printed": row.params,
+            "ops_printed": row.ops,
+            "weights_from_widths": implied.weights if implied else None,
+            "biases_from_widths": implied.biases if implied else None,
+            "params_incprof": params,
+            "macs_incprof": macs,
+        }
+        for column, printed, candidates in (
+            (
+                "params",
+                row.params,
+                {"weights only": implied.weights, "with biases": sum(implied)} if implied else {},
+            ),
+            ("ops", row.ops, {"MACs": macs} if macs else {}),
+        ):
+            reading = closest_reading(printed, candidates) if printed and candidates else None
+            record[f"{column}_reading"] = reading.convention if reading else None
+            record[f"{column}_gap_pct"] = reading.gap_pct if reading else None
+            record[f"{column}_agree"] = reading.within_rounding if reading else None
+        flags = [c for c in ("params", "ops") if record[f"{c}_agree"] is False]
+        checked = any(record[f"{c}_agree"] is not None for c in ("params", "ops"))
+        record["check"] = (
+            " ".join(f"**{c} ✗**" for c in flags) if flags else ("ok" if checked else "")
+        )
+        rows.append(record)
+        in_channels = row.output[2]
+    return markdown.table1_page(rows, source=GOOGLENET_TABLE1_SOURCE, variant=TABLE1_VARIANT)

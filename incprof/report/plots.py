@@ -1,0 +1,307 @@
+"""Plots for the Markdown reports: each function takes records and a path, writes one PNG.
+
+The PNGs are committed, so a rebuild must give the same bytes: fixed figure size, dpi and
+font (DejaVu Sans, which ships with matplotlib), no dates, and no "Software" text chunk
+(the only metadata matplotlib would write). matplotlib is imported inside the functions,
+so importing incprof does not pay for it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+Record = Mapping[str, Any]
+
+DPI = 120
+STYLE = {
+    "font.family": "sans-serif",
+    "font.sans-serif": ["DejaVu Sans"],
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+}
+# Plotted order of the latency panels, so every build lays them out alike.
+DTYPE_ORDER = ("fp32", "tf32", "bf16", "fp16")
+
+
+def _style() -> Any:
+    """The fixed style; every plot draws and saves inside it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    return matplotlib.rc_context(STYLE)
+
+
+def _figure(width: float, height: float) -> Figure:
+    """A figure outside pyplot's global state (nothing to close, nothing shared)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), dpi=DPI, layout="constrained")
+
+
+def _save(fig: Figure, path: Path) -> None:
+    fig.savefig(path, format="png", dpi=DPI, metadata={"Software": None})
+
+
+def _plain_log_y(ax: Any) -> None:
+    """A log y axis labelled 1, 2, 5, 10, 20, 50 rather than 2×10⁰."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter
+
+    def label(value: float, _: Any) -> str:
+        mantissa = value / 10 ** math.floor(math.log10(value)) if value > 0 else 0.0
+        return f"{value:g}" if any(abs(mantissa - m) < 1e-6 for m in (1, 2, 5)) else ""
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(label))
+    ax.yaxis.set_minor_formatter(FuncFormatter(label))
+
+
+def _panel_row(count: int, panel_width: float) -> tuple[Figure, Any]:
+    """A figure of ``count`` side-by-side panels sharing the y axis (one when empty)."""
+    fig = _figure(panel_width * max(1, count) + 1.0, 4.4)
+    return fig, fig.subplots(1, max(1, count), sharey=True, squeeze=False)[0]
+
+
+def _batch_axis(ax: Any, batches: Sequence[int]) -> None:
+    """Batch sizes on a log₂ x axis, each measured batch labelled."""
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(batches, [str(b) for b in batches])
+    ax.minorticks_off()
+    ax.set_xlabel("batch (images)")
+
+
+def _colors(names: Sequence[str]) -> dict[str, Any]:
+    """One colour per name, the same in every panel of a figure."""
+    import matplotlib
+
+    palette = matplotlib.colormaps["tab10"]
+    return {name: palette(i % 10) for i, name in enumerate(names)}
+
+
+COSTS = {
+    "macs": (1e9, "GMACs per image (multiply-accumulates, batch 1, default input)", "compute"),
+    "params": (1e6, "parameters (millions, eval path, aux heads excluded)", "parameters"),
+}
+
+
+def accuracy_plot(records: Sequence[Record], path: Path, *, cost: str) -> None:
+    """Published top-1 against ``cost`` ('macs' or 'params'), one labelled point per
+    network; networks without a published top-1 are named in a corner of the axes."""
+    scale, label, what = COSTS[cost]
+    shown = [r for r in records if r.get("top1") is not None]
+    missing = [r["variant"] for r in records if r.get("top1") is None]
+    with _style():
+        fig = _figure(7.0, 4.6)
+        ax = fig.add_subplot()
+        colors = _colors([r["variant"] for r in records])
+        for i, record in enumerate(sorted(shown, key=lambda r: r[cost])):
+            x, y = record[cost] / scale, record["top1"]
+            ax.scatter([x], [y], s=36, color=colors[record["variant"]], zorder=3)
+            # Alternate labels above and below, so neighbours of similar cost stay legible.
+            above = i % 2 == 0
+            ax.annotate(
+                f"{record['variant']} ({x:.1f}, {y:.1f}%)",
+                (x, y),
+                xytext=(6, 6 if above else -12),
+                textcoords="offset points",
+                fontsize=8,
+            )
+        if shown:
+            top1 = [r["top1"] for r in shown]
+            ax.set_ylim(min(top1) - 2, max(top1) + 2)
+            largest = max(r[cost] for r in shown) / scale
+            ax.set_xlim(0, largest * 1.35)
+        ax.set_xlabel(label)
+        ax.set_ylabel("published ImageNet top-1 (%)")
+        ax.set_title(f"Published top-1 against {what}")
+        if missing:
+            ax.text(
+                0.99,
+                0.02,
+                f"no published top-1, not shown: {', '.join(missing)}",
+                transform=ax.transAxes,
+                fontsize=8,
+                ha="right",
+                va="bottom",
+            )
+        _save(fig, path)
+
+
+def rf_plot(
+    rows: Sequence[Record], path: Path, *, network: str, input_size: int | None = None
+) -> None:
+    """Receptive field size (left axis) and effective stride (right axis, log₂) at each
+    end point, in forward order, with the input size drawn for reference."""
+    names = [str(r["endpoint"]) for r in rows]
+    index = list(range(len(rows)))
+    with _style():
+        fig = _figure(max(6.5, 2.5 + 0.42 * len(rows)), 4.6)
+        ax = fig.add_subplot()
+        size_line = ax.plot(
+            index, [r["size"] for r in rows], marker="o", color="tab:blue", label="RF size (px)"
+        )
+        for i, row in enumerate(rows):
+            ax.annotate(
+                str(row["size"]),
+                (i, row["size"]),
+                xytext=(0, 6),
+                textcoords="offset points",
+                ha="center",
+                fontsize=7,
+            )
+        handles = list(size_line)
+        if input_size:
+            handles.append(
+                ax.axhline(
+                    input_size,
+                    color="grey",
+                    linestyle="--",
+                    linewidth=1,
+                    label=f"input size ({input_size} px)",
+                )
+            )
+        largest = max([*(r["size"] for r in rows), input_size or 0], default=1)
+        ax.set_ylim(0, largest * 1.12)  # room for the value labels
+        ax.set_ylabel("receptive field size (input pixels)")
+        ax.set_xlabel("end point (forward order)")
+        ax.set_xticks(index, names, rotation=45, ha="right")
+        strides = ax.twinx()
+        strides.grid(False)
+        handles += strides.step(
+            index,
+            [r["stride"] for r in rows],
+            where="mid",
+            marker="s",
+            markersize=4,
+            color="tab:orange",
+            label="effective stride (px)",
+        )
+        strides.set_yscale("log", base=2)
+        ticks = sorted({int(r["stride"]) for r in rows})
+        strides.set_yticks(ticks, [str(t) for t in ticks])
+        strides.minorticks_off()
+        strides.set_ylabel("effective stride (input pixels, log₂)")
+        ax.set_title(f"{network}: receptive field growth")
+        ax.legend(handles=handles, loc="upper left")
+        _save(fig, path)
+
+
+LATENCY_METRICS = {
+    "median_ms": ("median latency per batch (ms; bars: p10–p90)", True),
+    "peak_share_pct": ("achieved TFLOP/s, % of the measured matmul peak", False),
+}
+
+
+def latency_plot(rows: Sequence[Record], path: Path, *, mode: str, metric: str, title: str) -> None:
+    """``metric`` ('median_ms' or 'peak_share_pct') against batch for one ``mode``: one
+    panel per dtype, one line per network; rows that did not run are named under it."""
+    ylabel, log_y = LATENCY_METRICS[metric]
+    mine = [r for r in rows if r.get("mode") == mode]
+    ok = [r for r in mine if r.get("status") == "ok" and r.get(metric) is not None]
+    not_run = [
+        f"{r['variant']} batch {r['batch']} {r['dtype']} ({r.get('status')})"
+        for r in mine
+        if r.get("status") != "ok"
+    ]
+    dtypes = [d for d in DTYPE_ORDER if any(r["dtype"] == d for r in ok)]
+    dtypes += sorted({r["dtype"] for r in ok} - set(dtypes))
+    variants = sorted({r["variant"] for r in ok})
+    colors = _colors(variants)
+    batches = sorted({int(r["batch"]) for r in ok})
+    with _style():
+        fig, axes = _panel_row(len(dtypes), 3.2)
+        if not dtypes:
+            axes[0].text(0.5, 0.5, f"no configuration ran in mode {mode}", ha="center")
+        for ax, dtype in zip(axes[: len(dtypes)], dtypes, strict=True):
+            for variant in variants:
+                mine = sorted(
+                    (r for r in ok if r["dtype"] == dtype and r["variant"] == variant),
+                    key=lambda r: r["batch"],
+                )
+                if not mine:
+                    continue
+                x = [r["batch"] for r in mine]
+                y = [r[metric] for r in mine]
+                if metric == "median_ms" and all(r.get("p10_ms") is not None for r in mine):
+                    spread = [
+                        [r["median_ms"] - r["p10_ms"] for r in mine],
+                        [r["p90_ms"] - r["median_ms"] for r in mine],
+                    ]
+                    ax.errorbar(
+                        x,
+                        y,
+                        yerr=spread,
+                        marker="o",
+                        capsize=3,
+                        color=colors[variant],
+                        label=variant,
+                    )
+                else:
+                    ax.plot(x, y, marker="o", color=colors[variant], label=variant)
+            _batch_axis(ax, batches)
+            if log_y:
+                _plain_log_y(ax)
+            ax.set_title(dtype)
+        axes[0].set_ylabel(ylabel)
+        if not log_y:
+            axes[0].set_ylim(bottom=0)
+        if variants:
+            axes[-1].legend(loc="best")
+        fig.suptitle(title)
+        if not_run:
+            fig.supxlabel("not shown: " + "; ".join(not_run), fontsize=7)
+        _save(fig, path)
+
+
+def parity_plot(rows: Sequence[Record], path: Path, *, title: str) -> None:
+    """Ours against the reference implementation: latency against batch, one panel per
+    mode, one colour per network, solid for incprof's module and dashed for the reference."""
+    measured = [r for r in rows if r.get("ours_ms") is not None]
+    modes = sorted({r["mode"] for r in measured})
+    variants = sorted({r["variant"] for r in measured})
+    colors = _colors(variants)
+    batches = sorted({int(r["batch"]) for r in measured})
+    with _style():
+        fig, axes = _panel_row(len(modes), 3.6)
+        for ax, mode in zip(axes, modes, strict=False):
+            for variant in variants:
+                mine = sorted(
+                    (r for r in measured if r["mode"] == mode and r["variant"] == variant),
+                    key=lambda r: r["batch"],
+                )
+                x = [r["batch"] for r in mine]
+                ax.plot(
+                    x,
+                    [r["ours_ms"] for r in mine],
+                    marker="o",
+                    color=colors[variant],
+                    label=f"{variant} (incprof)",
+                )
+                reference = [r for r in mine if r.get("reference_ms") is not None]
+                if reference:
+                    ax.plot(
+                        [r["batch"] for r in reference],
+                        [r["reference_ms"] for r in reference],
+                        marker="x",
+                        linestyle="--",
+                        color=colors[variant],
+                        label=f"{reference[0]['reference']}",
+                    )
+            _batch_axis(ax, batches)
+            _plain_log_y(ax)
+            ax.set_title(f"mode {mode}")
+        axes[0].set_ylabel("median latency per batch (ms)")
+        if variants:
+            axes[-1].legend(loc="upper left", fontsize=6)
+        fig.suptitle(title)
+        _save(fig, path)

@@ -1,0 +1,267 @@
+"""The generated reports: reproducible bytes, complete links, Table 1 checks, latency page."""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from pathlib import Path
+
+import pytest
+
+from incprof.report.build import build_reports
+from incprof.report.paper_tables import (
+    GOOGLENET_TABLE1,
+    closest_reading,
+    implied_params,
+    parse_printed,
+)
+
+SMALL = ("googlenet", "bn_inception")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _build(out: Path, results: Path, **kwargs) -> list[Path]:
+    return build_reports(out, results_dir=results, networks=SMALL, counters=("torch",), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[Path]]:
+    """The same report built twice into two folders, with no latency results."""
+    root = tmp_path_factory.mktemp("reports")
+    empty = root / "results"
+    empty.mkdir()
+    first = _build(root / "a", empty)
+    _build(root / "b", empty)
+    return root / "a", root / "b", first
+
+
+def _files(folder: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()
+    }
+
+
+def test_building_twice_gives_byte_identical_files(builds):
+    a, b, written = builds
+    first, second = _files(a), _files(b)
+    assert sorted(first) == sorted(second)
+    assert first == second
+    # Exactly the files it says it wrote, and no temp files left behind.
+    assert sorted(str(p.relative_to(a)) for p in written) == sorted(first)
+    assert not [name for name in first if name.endswith(".tmp")]
+
+
+def test_expected_pages_and_plots(builds):
+    a, _, _ = builds
+    names = set(_files(a))
+    assert {
+        "README.md",
+        "family.md",
+        "factorization.md",
+        "counters.md",
+        "latency.md",
+        "googlenet_table1.md",
+        "networks/googlenet.md",
+        "networks/bn_inception.md",
+        "plots/top1_vs_macs.png",
+        "plots/top1_vs_params.png",
+        "plots/rf_googlenet.png",
+        "plots/rf_bn_inception.png",
+    } == names
+
+
+def _links(page: Path) -> list[str]:
+    return re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8"))
+
+
+def test_index_links_every_page_and_every_link_resolves(builds):
+    a, _, _ = builds
+    index = a / "README.md"
+    linked = {(a / link).resolve() for link in _links(index)}
+    pages = {p.resolve() for p in a.rglob("*.md") if p.name != "README.md"}
+    assert pages == linked
+    assert "incprof report" in index.read_text(encoding="utf-8")
+    for page in a.rglob("*.md"):
+        for link in _links(page):
+            assert (page.parent / link).is_file(), f"{page.name} links to missing {link}"
+
+
+def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    assert data[:8] == PNG_SIGNATURE
+    chunks, offset = [], 8
+    while offset < len(data):
+        (length,) = struct.unpack(">I", data[offset : offset + 4])
+        kind = data[offset + 4 : offset + 8]
+        chunks.append((kind, data[offset + 8 : offset + 8 + length]))
+        offset += 12 + length
+    return chunks
+
+
+def test_pngs_are_valid_and_carry_no_time_or_software(builds):
+    from PIL import Image
+
+    a, _, _ = builds
+    pngs = sorted(a.rglob("*.png"))
+    assert pngs
+    for png in pngs:
+        chunks = _chunks(png.read_bytes())
+        kinds = [kind for kind, _ in chunks]
+        assert kinds[0] == b"IHDR" and kinds[-1] == b"IEND"
+        assert b"tIME" not in kinds  # no modification time
+        text = b" ".join(body for kind, body in chunks if kind in (b"tEXt", b"iTXt", b"zTXt"))
+        assert b"Software" not in text and b"Date" not in text
+        with Image.open(png) as image:
+            image.verify()
+            width, height = image.size
+        assert width >= 600 and height >= 400  # fixed size at 120 dpi, big enough to read
+
+
+def test_printed_figures_parse():
+    assert parse_printed("2.7K") == (2.7, "K", 0.1)
+    assert parse_printed("1072K") == (1072.0, "K", 1.0)
+    assert parse_printed("34M") == (34.0, "M", 1.0)
+
+
+def test_table1_closed_form_and_readings():
+    rows = {row.type: row for row in GOOGLENET_TABLE1}
+    # inception (3a) reads 192 channels: 192·(64 + 96 + 16 + 32) + 9·96·128 + 25·16·32
+    # = 39,936 + 110,592 + 12,800 = 163,328 weights; 163,328 / 1024 = 159.5 -> "159K".
+    implied = implied_params(rows["inception (3a)"], 192)
+    assert implied.weights == 163_328
+    assert implied.biases == 64 + 96 + 128 + 16 + 32 + 32
+    assert closest_reading("159K", {"weights only": implied.weights}).within_rounding
+    # inception (4c) reads 512: 512·(128 + 128 + 24 + 64) + 9·128·256 + 25·24·64
+    # = 176,128 + 294,912 + 38,400 = 509,440, i.e. 497.5K or 509.4K, never "463K".
+    implied = implied_params(rows["inception (4c)"], 512)
+    assert implied.weights == 509_440
+    reading = closest_reading("463K", {"w": implied.weights, "wb": sum(implied)})
+    assert not reading.within_rounding
+    assert reading.gap_pct == pytest.approx(100 * (463 * 1024 / 509_440 - 1))
+    # The linear layer: 1024·1000 = 1,024,000 = exactly 1000 K of 1024.
+    assert closest_reading("1000K", {"w": 1_024_000}).gap_pct == 0
+
+
+def _row(page: str, label: str) -> str:
+    return next(line for line in page.splitlines() if line.startswith(f"| {label} "))
+
+
+def test_table1_page_marks_rows_that_disagree_with_their_widths(builds):
+    a, _, _ = builds
+    page = (a / "googlenet_table1.md").read_text(encoding="utf-8")
+    assert "arXiv 1409.4842" in page
+    for label in ("inception (4c)", "inception (5a)"):
+        assert "params ✗" in _row(page, label)
+        assert f"**{label}**: printed params" in page
+    for label in ("inception (3a)", "inception (3b)", "linear"):
+        assert _row(page, label).rstrip(" |").endswith("ok")
+    # Ops follow from the widths except for conv1 and 5a: 7·7·3·64 · 112·112 = 118,013,952
+    # MACs against a printed 34M; 5a's 51,079,168 against 54M.
+    assert "118,013,952" in page and "51,079,168" in page
+    assert "ops ✗" in _row(page, "inception (5a)")
+    assert "ops ✗" not in _row(page, "inception (5b)")
+
+
+def test_latency_page_without_results_says_so(builds):
+    a, _, _ = builds
+    page = (a / "latency.md").read_text(encoding="utf-8")
+    assert "No GPU latency results" in page
+    assert "|" not in page  # no table, no numbers
+
+
+def _sweep_row(variant: str, batch: int, status: str = "ok") -> dict:
+    ok = status == "ok"
+    return {
+        "variant": variant,
+        "input_shape": "3x224x224",
+        "batch": batch,
+        "dtype": "bf16",
+        "mode": "eager",
+        "layout": "channels_last",
+        "status": status,
+        "median_ms": 2.0 * batch if ok else None,
+        "p10_ms": 1.9 * batch if ok else None,
+        "p90_ms": 2.2 * batch if ok else None,
+        "iqr_ms": 0.1 if ok else None,
+        "repetitions": 100 if ok else None,
+        "images_per_s": 500.0 if ok else None,
+        "tflops": 3.0 if ok else None,
+        "peak_tflops": 700.0,
+        "peak_share_pct": 0.43 if ok else None,
+        "peak_memory_mib": 80.0 if ok else None,
+        "device_name": "Test GPU 9000",
+        "torch": "2.11.0",
+        "cuda": "12.8",
+        "cudnn": 91000,
+        "date": "2031-02-03",
+    }
+
+
+def test_latency_page_states_device_and_date_from_the_results(tmp_path):
+    results = tmp_path / "results"
+    results.mkdir()
+    environment = {
+        "device_name": "Test GPU 9000",
+        "torch": "2.11.0",
+        "cuda": "12.8",
+        "cudnn": 91000,
+        "date": "2031-02-03",
+    }
+    sweep = [_sweep_row("googlenet", 1), _sweep_row("googlenet", 8, "out of memory")]
+    (results / "latency_sweep_test.json").write_text(
+        json.dumps({"environment": environment, "sweep": sweep})
+    )
+    parity = {
+        "variant": "googlenet",
+        "reference": None,
+        "batch": 1,
+        "mode": "eager",
+        "dtype": "bf16",
+        "layout": "channels_last",
+        "ours_ms": 2.0,
+        "reference_ms": None,
+        "ratio": None,
+        "within_5pct": False,
+        "ours_status": "ok",
+        "reference_status": "no reference installed",
+    }
+    # Two measured pairs: eager 3.0 vs 2.0 ms (+50%), graph 0.99 vs 1.0 ms (-1%).
+    pairs = [
+        {**parity, "reference": "ref.net", "ours_ms": 3.0, "reference_ms": 2.0, "ratio": 1.5},
+        {
+            **parity,
+            "reference": "ref.net",
+            "mode": "graph",
+            "ours_ms": 0.99,
+            "reference_ms": 1.0,
+            "ratio": 0.99,
+            "within_5pct": True,
+        },
+    ]
+    (results / "latency_parity_test.json").write_text(
+        json.dumps({"environment": environment, "parity": [parity, *pairs], "timer_checks": {}})
+    )
+    out = tmp_path / "out"
+    written = build_reports(out, results_dir=results, networks=("googlenet",), counters=())
+    page = (out / "latency.md").read_text(encoding="utf-8")
+    assert "No GPU latency results" not in page
+    assert "Test GPU 9000" in page and "2031-02-03" in page
+    assert "out of memory" in page
+    assert "rows without a reference time: 1" in page
+    assert "1 of 2 measured pairs within 5%" in page
+    assert "mode eager: 0 of 1 within 5%, largest gap +50.0% (googlenet, batch 1)" in page
+    assert "mode graph: 1 of 1 within 5%, largest gap -1.0%" in page
+    assert (out / "plots/latency_parity_test_parity.png") in written
+    assert (out / "plots/latency_sweep_test_eager_latency.png") in written
+    assert (out / "plots/latency_sweep_test_eager_peak_share.png") in written
+    assert not (out / "counters.md").exists()
+    assert "counters.md" not in (out / "README.md").read_text(encoding="utf-8")
+
+
+def test_nothing_is_removed(tmp_path):
+    out = tmp_path / "out"
+    (out / "networks").mkdir(parents=True)
+    keep = out / "networks" / "mine.md"
+    keep.write_text("not the builder's\n")
+    build_reports(out, results_dir=tmp_path / "none", networks=("googlenet",), counters=())
+    assert keep.read_text() == "not the builder's\n"
