@@ -63,7 +63,8 @@ def main() -> int:
         for s in (side, side + 64):
             row[f"macs_and_output_at_{s}"] = (macs_and_shape(ours, s), macs_and_shape(ref, s))
         same = row["params"][0] == row["params"][1] and row["same_param_shapes"]
-        same = same and all(a == b for k, (a, b) in row.items() if k.startswith("macs_and"))
+        at_sizes = [key for key in row if key.startswith("macs_and")]
+        same = same and all(row[key][0] == row[key][1] for key in at_sizes)
         row["parity"] = same
         failed = failed or not same
         print(json.dumps(row), flush=True)
