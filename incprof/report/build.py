@@ -88,7 +88,7 @@ def build_reports(
 
     ``networks`` are the family overview's rows, each with its own page; ``counters``
     are the measured counters of the counter-agreement page (empty: no such page). The
-    latency page reads ``results_dir/*.json``.
+    latency page reads ``results_dir/latency*.json`` (the files bench_latency.py writes).
     """
     out = _Writer(Path(out_dir))
     pages: list[tuple[str, str, str]] = []
@@ -269,7 +269,7 @@ def _read_results(path: Path) -> dict[str, Any]:
 
 
 def _latency_page(out: _Writer, results_dir: Path) -> str:
-    files = sorted(results_dir.glob("*.json")) if results_dir.is_dir() else []
+    files = sorted(results_dir.glob("latency*.json")) if results_dir.is_dir() else []
     results = []
     for path in files:
         result = _read_results(path)

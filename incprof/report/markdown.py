@@ -261,7 +261,8 @@ TIMER_COLUMNS = (
     "vs_do_bench_pct",
 )
 NO_RESULTS = (
-    "No GPU latency results are saved in `{folder}`, so this page has no numbers. "
+    "No GPU latency results (`latency*.json`) are saved in `{folder}`, so this page has "
+    "no numbers. "
     "To produce them, run `benchmarks/bench_latency.py` on a machine with a CUDA GPU "
     "(its docstring gives the command), commit the JSON it writes to `{folder}`, and "
     "rebuild the reports with `incprof report`."
@@ -417,8 +418,8 @@ def index_page(
         "Regenerate every page and plot with `incprof report` (writes to `reports/`; "
         "`incprof report --out DIR` writes elsewhere). The build is deterministic: the same "
         "code and the same results files give byte-identical files, so a diff here means "
-        "a number changed. GPU latency comes from the JSON files in `benchmarks/results/`, "
-        "written by `benchmarks/bench_latency.py` on a GPU machine."
+        "a number changed. GPU latency comes from the `latency*.json` files in "
+        "`benchmarks/results/`, written by `benchmarks/bench_latency.py` on a GPU machine."
     )
     sections = [how, "## Pages", page_list]
     if networks:
