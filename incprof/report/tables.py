@@ -75,8 +75,13 @@ def to_csv(records: Sequence[Record], columns: Sequence[str] | None = None) -> s
 CONSOLE_TEXT_WIDTH = 64
 
 
-def _clip(text: str, width: int | None) -> str:
-    return text if width is None or len(text) <= width else text[: width - 1] + "…"
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _markdown_cell(text: str) -> str:
+    """A pipe or a line break inside a cell would end the Markdown row early."""
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def to_text(
@@ -85,8 +90,10 @@ def to_text(
     from tabulate import tabulate
 
     cols = _columns(records, columns)
-    width = None if markdown else CONSOLE_TEXT_WIDTH
-    rows = [[_clip(_cell(r.get(c)), width) for c in cols] for r in records]
+    if markdown:
+        rows = [[_markdown_cell(_cell(r.get(c))) for c in cols] for r in records]
+    else:
+        rows = [[_clip(_cell(r.get(c)), CONSOLE_TEXT_WIDTH) for c in cols] for r in records]
     style = "github" if markdown else "simple"
     numeric = [
         any(isinstance(r.get(c), int | float) and not isinstance(r.get(c), bool) for r in records)
