@@ -239,7 +239,14 @@ def test_latency_page_states_device_and_date_from_the_results(tmp_path):
         },
     ]
     (results / "latency_parity_test.json").write_text(
-        json.dumps({"environment": environment, "parity": [parity, *pairs], "timer_checks": {}})
+        json.dumps(
+            {
+                "environment": environment,
+                "method": "ours, then the reference",
+                "parity": [parity, *pairs],
+                "timer_checks": {},
+            }
+        )
     )
     out = tmp_path / "out"
     written = build_reports(out, results_dir=results, networks=("googlenet",), counters=())
@@ -249,6 +256,7 @@ def test_latency_page_states_device_and_date_from_the_results(tmp_path):
     assert "out of memory" in page
     assert "rows without a reference time: 1" in page
     assert "1 of 2 measured pairs within 5%" in page
+    assert "Method: ours, then the reference" in page
     assert "mode eager: 0 of 1 within 5%, largest gap +50.0% (googlenet, batch 1)" in page
     assert "mode graph: 1 of 1 within 5%, largest gap -1.0%" in page
     assert (out / "plots/latency_parity_test_parity.png") in written

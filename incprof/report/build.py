@@ -259,6 +259,7 @@ def _read_results(path: Path) -> dict[str, Any]:
     return {
         "file": path.name,
         "environment": environment,
+        "method": str(data.get("method") or ""),
         "sweep": sweep,
         "parity": list(data.get("parity") or []),
         "timer_checks": [

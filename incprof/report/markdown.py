@@ -297,6 +297,8 @@ def latency_page(results: Sequence[Record], *, folder: str) -> str:
     sections = [intro]
     for result in results:
         sections += [f"## `{result['file']}`", _environment_text(result["environment"])]
+        if result.get("method"):
+            sections.append(f"Method: {result['method']}")
         for mode, latency_png, share_png in result.get("modes", ()):
             rows = [r for r in result["sweep"] if r.get("mode") == mode]
             sections += [
