@@ -48,6 +48,10 @@ def test_cpu_sweep_records():
     assert ok.images_per_s == pytest.approx(2 / (ok.median_ms / 1e3))
     assert ok.tflops == pytest.approx(2 * macs * 2 / (ok.median_ms / 1e3) / 1e12)
     assert ok.p10_ms <= ok.median_ms <= ok.p90_ms
+    # The CPU's fp32 matmul peak is measured in the same sweep and is the share's denominator.
+    assert ok.peak_tflops > 0
+    assert ok.peak_share_pct == pytest.approx(100 * ok.tflops / ok.peak_tflops)
+    assert by_key[("fp16", "eager")].peak_tflops is None
     assert ok.device_name.startswith("cpu") and ok.torch == torch.__version__ and ok.date
     assert by_key[("fp32", "graph")].status == "skipped: CUDA graphs need a GPU"
     assert by_key[("fp16", "eager")].status == "skipped: fp16 is a GPU configuration"

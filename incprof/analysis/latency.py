@@ -199,28 +199,44 @@ class CudaTimer:
 
 
 def cpu_time(fn: Callable[[], Any], *, min_run_time: float = 1.0) -> Timing:
-    """torch.utils.benchmark's blocked autorange; each block's mean is one sample."""
+    """torch.utils.benchmark's blocked autorange; each block's mean is one sample.
+
+    It runs on torch's thread count (the one the environment records): the Timer's own
+    default is a single thread, which would time a different machine.
+    """
     from torch.utils.benchmark import Timer
 
-    measurement = Timer(stmt="fn()", globals={"fn": fn}).blocked_autorange(
-        min_run_time=min_run_time
-    )
+    measurement = Timer(
+        stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads()
+    ).blocked_autorange(min_run_time=min_run_time)
     return Timing.of([t * 1e3 for t in measurement.times])
 
 
-_PEAK_SIDE = 8192
+# Square matmul sides for the peak: large enough to saturate the device's matmul units,
+# small enough that the CPU measures it in well under a second.
+_PEAK_SIDE = {"cuda": 8192, "cpu": 2048}
 
 
-def measure_peak_tflops(dtype: str, timer: CudaTimer) -> float:
-    """This device's matmul TFLOP/s for ``dtype`` (8192³, the way the DESIGN asks)."""
+def measure_peak_tflops(
+    dtype: str, timer: CudaTimer | None, *, device: str = "cuda", cpu_min_run_time: float = 1.0
+) -> float:
+    """This device's matmul TFLOP/s for ``dtype``: the denominator of ``peak_share_pct``.
+
+    A measured matmul, not a datasheet ceiling: on a CPU, oneDNN's convolutions can run
+    a little faster than the BLAS matmul, so a share there may exceed 100%.
+    """
+    side = _PEAK_SIDE[device]
     storage = (
         torch.float16 if dtype == "fp16" else torch.bfloat16 if dtype == "bf16" else torch.float32
     )
-    a = torch.randn(_PEAK_SIDE, _PEAK_SIDE, device="cuda", dtype=storage)
-    b = torch.randn(_PEAK_SIDE, _PEAK_SIDE, device="cuda", dtype=storage)
-    with precision("tf32" if dtype == "tf32" else "fp32", "cuda"):
-        timing = timer(lambda: a @ b)
-    return 2 * _PEAK_SIDE**3 / (timing.median_ms * 1e-3) / 1e12
+    a = torch.randn(side, side, device=device, dtype=storage)
+    b = torch.randn(side, side, device=device, dtype=storage)
+    with precision("tf32" if dtype == "tf32" else "fp32", device):
+        if device == "cuda" and timer is not None:
+            timing = timer(lambda: a @ b)
+        else:
+            timing = cpu_time(lambda: a @ b, min_run_time=cpu_min_run_time)
+    return 2 * side**3 / (timing.median_ms * 1e-3) / 1e12
 
 
 @dataclass(frozen=True)
@@ -301,6 +317,10 @@ def forward_callable(
     raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
 
 
+# dtypes measured on the GPU only: TF32 is a tensor-core mode, fp16 autocast a GPU one.
+CPU_SKIPPED_DTYPES = ("tf32", "fp16")
+
+
 class _Skip(Exception):
     """A configuration that does not apply here; its message is the record's status."""
 
@@ -344,7 +364,7 @@ def measure(
         )
     )
     try:
-        if device == "cpu" and dtype in ("tf32", "fp16"):
+        if device == "cpu" and dtype in CPU_SKIPPED_DTYPES:
             raise _Skip(f"{dtype} is a GPU configuration")
         model = _device_model(variant, device, channels_last)
         x = torch.randn((batch, *input_shape), device=device)
@@ -429,12 +449,14 @@ def sweep(
         torch.backends.cudnn.benchmark = True
     peaks: dict[str, float | None] = {}
     for dtype in dtypes:
-        if device == "cuda":
-            if progress:
-                progress(f"measuring the device's {dtype} matmul peak")
-            peaks[dtype] = measure_peak_tflops(dtype, timer)
-        else:
+        if device == "cpu" and dtype in CPU_SKIPPED_DTYPES:
             peaks[dtype] = None
+            continue
+        if progress:
+            progress(f"measuring the device's {dtype} matmul peak")
+        peaks[dtype] = measure_peak_tflops(
+            dtype, timer, device=device, cpu_min_run_time=cpu_min_run_time
+        )
     records = []
     total = len(variants) * len(batches) * len(dtypes) * len(modes)
     for variant in variants:
