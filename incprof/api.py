@@ -6,12 +6,19 @@ The CLI is a thin layer over these; scripts and notebooks can call them directly
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from incprof.analysis.analytic import CostAnalysis, analyze
 from incprof.analysis.counters import COUNTERS, delta_pct, explain, run_counter
 from incprof.analysis.receptive_field import ReceptiveFieldAnalysis, analyze_rf
-from incprof.registry import InputShape, RegistryError, Variant, list_variants, resolve
+from incprof.registry import (
+    InputShape,
+    RegistryError,
+    Variant,
+    error_line,
+    list_variants,
+    resolve,
+)
 
 # The networks `incprof compare` shows when it is given none.
 MAIN_FAMILY = (
@@ -86,15 +93,28 @@ def list_records(tag: str | None = None) -> list[dict[str, Any]]:
     ]
 
 
-def analyze_variant(variant: Variant, input_shape: InputShape | None = None) -> CostAnalysis:
-    """Analytic cost, turning 'input too small' failures into an :class:`InputError`."""
-    shape = input_shape or variant.input_for()
+T = TypeVar("T")
+
+
+def _on_input(variant: Variant, shape: InputShape, run: Callable[[], T]) -> T:
+    """Run an analyzer, turning a forward pass that fails into one line for the user:
+    'input too small' with the smallest that runs, or what the model's code raised."""
     try:
-        return analyze(variant, input_shape=shape)
+        return run()
     except RegistryError:
         raise
     except RuntimeError as exc:
         raise _too_small(variant, shape, exc) from None
+    except Exception as exc:  # a user's forward raising is their model's problem, not a crash
+        raise InputError(
+            f"{variant.name} failed on a {'x'.join(map(str, shape))} input: {error_line(exc)}"
+        ) from None
+
+
+def analyze_variant(variant: Variant, input_shape: InputShape | None = None) -> CostAnalysis:
+    """Analytic cost; a forward pass that fails is an :class:`InputError` (see _on_input)."""
+    shape = input_shape or variant.input_for()
+    return _on_input(variant, shape, lambda: analyze(variant, input_shape=shape))
 
 
 def _runs_at(model: Any, shape: InputShape) -> bool:
@@ -103,7 +123,7 @@ def _runs_at(model: Any, shape: InputShape) -> bool:
     try:
         with torch.no_grad():
             model(torch.empty((1, *shape), device="meta"))
-    except RuntimeError:
+    except Exception:  # whatever a model raises at this size, it does not run there
         return False
     return True
 
@@ -147,14 +167,9 @@ def _runs_at_default_channels(variant: Variant, shape: InputShape) -> bool:
 
 
 def rf_analysis(variant: Variant, input_shape: InputShape | None = None) -> ReceptiveFieldAnalysis:
-    """Receptive fields, turning 'input too small' failures into an :class:`InputError`."""
+    """Receptive fields; a forward pass that fails is an :class:`InputError`."""
     shape = input_shape or variant.input_for()
-    try:
-        return analyze_rf(variant, input_shape=shape)
-    except RegistryError:
-        raise
-    except RuntimeError as exc:
-        raise _too_small(variant, shape, exc) from None
+    return _on_input(variant, shape, lambda: analyze_rf(variant, input_shape=shape))
 
 
 def rf_records(
@@ -196,9 +211,15 @@ def compare_records(
         record["top1"] = accuracy.top1 if accuracy else None
         record["top5"] = accuracy.top5 if accuracy else None
         record["accuracy_source"] = accuracy.source if accuracy else ""
+        errors = []
         for counter in counters:
             result = run_counter(counter, variant, shape, analysis)
             record[f"macs_{counter}"] = result.macs
+            if result.error:
+                errors.append(result.error)
+        if counters:
+            # A counter that failed leaves its cell blank; this says why.
+            record["counter_errors"] = "; ".join(errors)
         records.append(record)
     return records
 
@@ -270,9 +291,19 @@ def join_latency(
             latency_p10_ms=best.get("p10_ms"),
             latency_p90_ms=best.get("p90_ms"),
             images_per_s=best.get("images_per_s"),
+            # Saved files from elsewhere may lack a field: say what is there.
             latency_config=(
-                f"{best['device_name']}, batch {batch}, {best['dtype']}, {best['mode']}, "
-                f"{best.get('layout', '')}"
+                ", ".join(
+                    str(v)
+                    for v in (
+                        best.get("device_name", "unknown device"),
+                        f"batch {batch}",
+                        best.get("dtype"),
+                        best.get("mode"),
+                        best.get("layout"),
+                    )
+                    if v
+                )
                 if best
                 else "no saved result"
             ),

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -65,8 +63,27 @@ class BadInput(click.ClickException):
         click.echo(f"incprof: error: {self.format_message()}", err=True)
 
 
+# click >= 8.2 shows the help through this usage error when no command is given.
+_SHOWS_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
+def _usage_line(exc: click.UsageError, ctx: click.Context) -> BadInput:
+    """click's usage error (a bad option value, a missing argument) as one line."""
+    where = exc.ctx.command_path if exc.ctx else ctx.command_path
+    return BadInput(f"{exc.format_message()} (see '{where} --help')")
+
+
 class IncprofGroup(click.Group):
-    """Turns the library's input errors into exit code 2 with one line, never a traceback."""
+    """Turns the library's input errors and click's usage errors into exit code 2 with
+    one line, never a traceback or a usage block."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as exc:
+            if isinstance(exc, _SHOWS_HELP):
+                raise
+            raise _usage_line(exc, ctx) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         from incprof.api import InputError
@@ -76,6 +93,8 @@ class IncprofGroup(click.Group):
             return super().invoke(ctx)
         except (InputError, RegistryError) as exc:
             raise BadInput(str(exc)) from None
+        except click.UsageError as exc:
+            raise _usage_line(exc, ctx) from None
 
 
 def write_output(text: str, output: Path | None) -> None:
@@ -83,12 +102,10 @@ def write_output(text: str, output: Path | None) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    directory = output.parent if str(output.parent) else Path(".")
+    from incprof.files import write_text_atomic
+
     try:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{output.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, output)
+        write_text_atomic(output, text)
     except OSError as exc:
         raise BadInput(f"cannot write {output}: {exc.strerror or exc}") from None
 
@@ -304,6 +321,8 @@ def compare_command(
         records = sort_records(records, sort_column)
     if any(r["unknown_ops"] for r in records):
         columns.append("unknown_ops")
+    if any(r.get("counter_errors") for r in records):
+        columns.append("counter_errors")
     if fmt in ("json", "csv"):
         columns = None  # every key, for scripts
     elif any(r.get("accuracy_source") for r in records):

@@ -125,6 +125,12 @@ def get(name: str) -> Variant:
 DEFAULT_USER_INPUT: InputShape = (3, 224, 224)
 
 
+def error_line(exc: BaseException) -> str:
+    """'TypeError: first line of the message', so that a user's error stays one line."""
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
 def load_user_variant(spec: str, input_shape: InputShape | None = None) -> Variant:
     """A variant for ``package.module:callable``, a callable that returns an ``nn.Module``."""
     module_name, _, attr = spec.partition(":")
@@ -132,8 +138,10 @@ def load_user_variant(spec: str, input_shape: InputShape | None = None) -> Varia
         raise RegistryError(f"{spec!r} is not of the form package.module:callable")
     try:
         module = importlib.import_module(module_name)
-    except Exception as exc:  # any import-time failure is the user's module, not ours
-        raise RegistryError(f"cannot import {module_name!r}: {exc}") from None
+    # Any import-time failure is the user's module, not ours; SystemExit included (a
+    # training script that parses its command line when imported).
+    except (Exception, SystemExit) as exc:
+        raise RegistryError(f"cannot import {module_name!r}: {error_line(exc)}") from None
     target: Any = module
     for part in attr.split("."):
         target = getattr(target, part, None)
@@ -145,8 +153,8 @@ def load_user_variant(spec: str, input_shape: InputShape | None = None) -> Varia
     def builder(**overrides: Any) -> nn.Module:
         try:
             model = target(**overrides)
-        except Exception as exc:
-            raise RegistryError(f"{spec} raised {type(exc).__name__}: {exc}") from None
+        except (Exception, SystemExit) as exc:
+            raise RegistryError(f"{spec} raised {error_line(exc)}") from None
         if not isinstance(model, nn.Module):
             raise RegistryError(f"{spec} returned {type(model).__name__}, not an nn.Module")
         return model

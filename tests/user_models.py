@@ -34,3 +34,21 @@ class NeedsRealData(nn.Module):
 
 
 NOT_CALLABLE = 3
+
+
+def strided_net() -> nn.Module:
+    """Two valid 3×3/2 convs: the first output must be at least 3 wide, so H, W >= 7."""
+    return nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.Conv2d(4, 4, 3, stride=2))
+
+
+class _BadForward(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 2, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        raise TypeError("forward() is broken on purpose")
+
+
+def bad_forward() -> nn.Module:
+    return _BadForward()

@@ -1,0 +1,222 @@
+"""Bad input across every command: one clear line and exit 2 (or a row that says why),
+never a traceback, never a half-written file."""
+
+import json
+import os
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+import incprof.analysis.counters
+from incprof.cli import cli
+
+# One cheap invocation per command that analyses a variant; "{v}" is the variant.
+ANALYSING = {
+    "show": ["show", "{v}"],
+    "rf": ["rf", "{v}"],
+    "compare": ["compare", "{v}"],
+    "counters": ["counters", "{v}", "--counters", "torch"],
+    "latency": ["latency", "{v}", "--device", "cpu"],
+}
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(cli, list(args))
+
+
+def assert_one_line_error(result, message: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("incprof: error: ")
+    assert message in line, line
+
+
+def command(name: str, variant: str, *extra: str) -> list[str]:
+    return [a.replace("{v}", variant) for a in ANALYSING[name]] + list(extra)
+
+
+@pytest.mark.parametrize("name", ANALYSING)
+def test_unknown_variant_suggests_close_names(name):
+    result = invoke(*command(name, "inception_v33"))
+    assert_one_line_error(result, "unknown variant 'inception_v33'; did you mean inception_v3")
+
+
+@pytest.mark.parametrize("name", ANALYSING)
+def test_too_small_input_names_the_smallest_that_runs(name):
+    result = invoke(*command(name, "user_models:strided_net", "--input", "3x5x5"))
+    assert_one_line_error(result, "user_models:strided_net cannot run on a 3x5x5 input (")
+    assert result.output.strip().endswith("the smallest square input that runs is 3x7x7")
+
+
+@pytest.mark.parametrize("name", ANALYSING)
+@pytest.mark.parametrize("text", ["3x224", "3x0x224", "3xax224", "224"])
+def test_malformed_input_shape(name, text):
+    result = invoke(*command(name, "user_models:tiny_net", "--input", text))
+    assert_one_line_error(
+        result, f"--input must be CxHxW with positive integers, e.g. 3x299x299; got {text!r}"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["compare", "googlenet_tv", "--batch", "0"], "Invalid value for '--batch': 0 is not in"),
+        (["compare", "googlenet_tv", "--batch", "x"], "Invalid value for '--batch': 'x' is not"),
+        (["latency", "googlenet_tv", "--batch", "1,-2"], "--batch takes positive integers"),
+        (["latency", "googlenet_tv", "--dtype", "fp32,int8"], "--dtype takes a comma-separated"),
+        (["show", "googlenet_tv", "--depth", "0"], "Invalid value for '--depth'"),
+        (["list", "--format", "xml"], "Invalid value for '--format': 'xml' is not one of"),
+        (["factorize", "--channels", "0"], "Invalid value for '--channels'"),
+        (["show"], "Missing argument 'VARIANT'. (see 'cli show --help')"),
+        (["profile"], "No such command 'profile'. (see 'cli --help')"),
+        (["--verison"], "No such option '--verison'"),
+    ],
+)
+def test_malformed_options_are_one_line(args, message):
+    assert_one_line_error(invoke(*args), message)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
+def test_compare_latency_on_a_missing_gpu():
+    result = invoke("compare", "user_models:tiny_net", "--latency", "--device", "cuda")
+    assert_one_line_error(result, "--device cuda: no CUDA GPU is available on this machine")
+
+
+UNWRITABLE = "/nonexistent-dir/out.json"
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["show", "user_models:tiny_net", "--output", UNWRITABLE],
+        ["rf", "user_models:tiny_net", "--output", UNWRITABLE],
+        ["compare", "user_models:tiny_net", "--output", UNWRITABLE],
+        ["counters", "user_models:tiny_net", "--counters", "torch", "--output", UNWRITABLE],
+        ["factorize", "fact_5x5", "--output", UNWRITABLE],
+        ["latency", "user_models:tiny_net", "--device", "cpu", "--output", UNWRITABLE],
+    ],
+    ids=lambda args: args[0],
+)
+def test_an_output_path_that_cannot_be_written(args, monkeypatch):
+    monkeypatch.setattr("incprof.analysis.latency.cpu_time", _instant)
+    result = invoke(*args)
+    assert_one_line_error(result, f"cannot write {UNWRITABLE}: No such file or directory")
+
+
+def _instant(fn, *, min_run_time=1.0):
+    """CPU timing without the second it takes: the figure is not what these tests are about."""
+    from incprof.analysis.latency import Timing
+
+    return Timing.of([1.0])
+
+
+def test_latency_save_path_that_cannot_be_written(monkeypatch):
+    monkeypatch.setattr("incprof.analysis.latency.cpu_time", _instant)
+    result = invoke("latency", "user_models:tiny_net", "--device", "cpu", "--save", UNWRITABLE)
+    assert_one_line_error(result, f"cannot write {UNWRITABLE}")
+
+
+def test_an_output_path_that_is_a_folder(tmp_path):
+    result = invoke("list", "--output", str(tmp_path))
+    assert_one_line_error(result, f"Invalid value for '--output' / '-o': File '{tmp_path}' is a")
+
+
+def test_report_into_a_folder_that_cannot_be_made():
+    pytest.importorskip("incprof.report.build")  # wired in cli.py before it was written
+    result = invoke("report", "--out", "/proc/forbidden/reports")
+    assert_one_line_error(result, "cannot write the reports under /proc/forbidden/reports")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("no_such_module_xyz:net", "cannot import 'no_such_module_xyz': ModuleNotFoundError"),
+        ("exits_on_import:net", "cannot import 'exits_on_import': SystemExit: 2"),
+        ("user_models:nope", "'user_models' has no attribute 'nope'"),
+        ("user_models:NOT_CALLABLE", "'user_models:NOT_CALLABLE' is not callable"),
+        ("user_models:raises", "user_models:raises raised ValueError: broken on purpose"),
+        ("user_models:not_a_module", "user_models:not_a_module returned int, not an nn.Module"),
+        ("user_models", "unknown variant 'user_models'"),
+        ("user_models:", "'user_models:' is not of the form package.module:callable"),
+    ],
+)
+def test_a_user_spec_that_gives_no_module(spec, message):
+    assert_one_line_error(invoke("show", spec), message)
+
+
+@pytest.mark.parametrize("name", ANALYSING)
+def test_a_user_model_whose_forward_raises(name):
+    result = invoke(*command(name, "user_models:bad_forward"))
+    assert_one_line_error(
+        result,
+        "user_models:bad_forward failed on a 3x224x224 input: "
+        "TypeError: forward() is broken on purpose",
+    )
+
+
+def _broken_counter(*args, **kwargs):
+    raise ZeroDivisionError("the counter divided by zero")
+
+
+def test_a_counter_that_throws_is_a_row_that_says_why(monkeypatch):
+    monkeypatch.setattr(incprof.analysis.counters, "count_fvcore", _broken_counter)
+    result = invoke(
+        "counters", "user_models:tiny_net", "--counters", "torch,fvcore", "--format", "json"
+    )
+    assert result.exit_code == 0, result.output
+    rows = {r["counter"]: r for r in json.loads(result.output)}
+    assert rows["torch"]["macs"] == rows["analytic"]["macs"]
+    assert rows["fvcore"]["macs"] is None
+    assert rows["fvcore"]["explanation"].startswith(
+        "fvcore failed: ZeroDivisionError: the counter divided by zero"
+    )
+
+
+def test_compare_says_why_a_counter_cell_is_blank(monkeypatch):
+    monkeypatch.setattr(incprof.analysis.counters, "count_fvcore", _broken_counter)
+    result = invoke("compare", "user_models:tiny_net", "--counters", "torch,fvcore")
+    assert result.exit_code == 0, result.output
+    header, _, row = result.output.splitlines()
+    assert header.split()[-1] == "counter_errors"
+    assert row.endswith("fvcore failed: ZeroDivisionError: the counter divided by zero")
+
+
+def test_saved_results_with_missing_fields(tmp_path):
+    saved = tmp_path / "results.json"
+    saved.write_text(json.dumps([{"variant": "googlenet_tv", "batch": 1, "status": "ok"}]))
+    result = invoke("compare", "googlenet_tv", "--results", str(saved), "--format", "json")
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(result.output)
+    assert record["latency_ms"] is None
+    assert record["latency_config"] == "unknown device, batch 1"
+
+
+def test_a_failing_command_leaves_no_file(tmp_path):
+    target = tmp_path / "out.json"
+    result = invoke("show", "user_models:strided_net", "--input", "3x5x5", "--output", str(target))
+    assert result.exit_code == 2
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_write_that_fails_keeps_the_old_file_and_no_temp(tmp_path, monkeypatch):
+    target = tmp_path / "out.json"
+    target.write_text("old\n")
+
+    def full_disk(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    result = invoke("list", "--format", "json", "--output", str(target))
+    assert_one_line_error(result, f"cannot write {target}: No space left on device")
+    assert target.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.json"]
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    target = tmp_path / "out.json"
+    assert invoke("list", "--format", "json", "--output", str(target)).exit_code == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask
