@@ -570,5 +570,93 @@ def report_command(out_dir: Path, results_dir: Path) -> None:
     click.echo(f"incprof: wrote {len(written)} files under {out_dir}", err=True)
 
 
+CHECK_COLUMNS = ["variant", "config", "metric", "baseline", "now", "change", "status", "reason"]
+
+
+@cli.command("check")
+@click.argument("baseline_path", metavar="BASELINE.json", type=click.Path(path_type=Path))
+@click.option(
+    "--tolerance",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Allowed change of the exact figures, in percent (0: they must match exactly).",
+)
+@click.option(
+    "--latency-tolerance",
+    type=click.FloatRange(min=0),
+    default=10.0,
+    show_default=True,
+    help="Allowed slowdown, in percent; latency is only measured on the baseline's GPU.",
+)
+@click.option(
+    "--update",
+    is_flag=True,
+    help="Rewrite BASELINE.json (atomically) with today's figures; create it if missing.",
+)
+@FORMAT_OPTION
+@OUTPUT_OPTION
+def check_command(
+    baseline_path: Path,
+    tolerance: float,
+    latency_tolerance: float,
+    update: bool,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """Recompute what BASELINE.json holds and show what changed.
+
+    An analytic baseline holds each entry's exact params, params_with_aux, MACs, other
+    ops and receptive field: any change is a regression (either way: an architecture
+    changed) unless --tolerance allows it. A latency baseline holds median times on one
+    GPU: they compare as a ratio, only on that GPU; elsewhere each row is skipped.
+
+    Exit status: 0 nothing regressed, 1 something did, 2 a baseline that is missing,
+    malformed or of another schema version. Without --update nothing is written.
+
+    \b
+    Examples:
+      incprof check benchmarks/baselines/analytic.json
+      incprof check benchmarks/baselines/latency_h100-80gb-hbm3.json --latency-tolerance 5
+      incprof check my_models.json --update          # accept today's figures
+    """
+    from incprof.baseline import (
+        analytic_baseline,
+        check,
+        current_gpu,
+        load_baseline,
+        not_here,
+        write_baseline,
+    )
+
+    if update and not baseline_path.exists():
+        data = analytic_baseline()
+        write_baseline(baseline_path, data)
+        click.echo(
+            f"incprof: created {baseline_path} with {len(data['entries'])} entries", err=True
+        )
+        return
+    baseline = load_baseline(baseline_path)
+    gpu = current_gpu() if baseline.kind == "latency" else None
+    result = check(
+        baseline, tolerance_pct=tolerance, latency_tolerance_pct=latency_tolerance, gpu=gpu
+    )
+    if update and result.updated is None:
+        raise BadInput(f"cannot update {baseline_path} here: {not_here(baseline, gpu)}")
+    if fmt in ("json", "csv"):
+        write_output(_render([r.record() for r in result.rows], fmt), output)
+    else:
+        changed = [{**r.record(), "change": r.change} for r in result.rows if r.changed]
+        write_output(_render(changed, fmt, CHECK_COLUMNS) if changed else "", output)
+    counts = result.counts()
+    summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n) or "nothing to check"
+    click.echo(f"incprof: {baseline_path}: {len(baseline.entries)} entries, {summary}", err=True)
+    if update:
+        write_baseline(baseline_path, result.updated)
+        click.echo(f"incprof: updated {baseline_path}", err=True)
+    elif result.regressed:
+        raise click.exceptions.Exit(1)
+
+
 def main() -> None:
     cli(prog_name="incprof")

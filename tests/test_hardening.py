@@ -9,6 +9,7 @@ import torch
 from click.testing import CliRunner
 
 import incprof.analysis.counters
+from incprof.baseline import analytic_baseline
 from incprof.cli import cli
 
 # One cheap invocation per command that analyses a variant; "{v}" is the variant.
@@ -66,6 +67,11 @@ def test_malformed_input_shape(name, text):
         (["compare", "googlenet_tv", "--batch", "x"], "Invalid value for '--batch': 'x' is not"),
         (["latency", "googlenet_tv", "--batch", "1,-2"], "--batch takes positive integers"),
         (["latency", "googlenet_tv", "--dtype", "fp32,int8"], "--dtype takes a comma-separated"),
+        (["check", "x.json", "--tolerance", "-1"], "Invalid value for '--tolerance'"),
+        (
+            ["check", "x.json", "--latency-tolerance", "a"],
+            "Invalid value for '--latency-tolerance'",
+        ),
         (["show", "googlenet_tv", "--depth", "0"], "Invalid value for '--depth'"),
         (["list", "--format", "xml"], "Invalid value for '--format': 'xml' is not one of"),
         (["factorize", "--channels", "0"], "Invalid value for '--channels'"),
@@ -95,13 +101,16 @@ UNWRITABLE = "/nonexistent-dir/out.json"
         ["compare", "user_models:tiny_net", "--output", UNWRITABLE],
         ["counters", "user_models:tiny_net", "--counters", "torch", "--output", UNWRITABLE],
         ["factorize", "fact_5x5", "--output", UNWRITABLE],
+        ["check", "{baseline}", "--output", UNWRITABLE],
         ["latency", "user_models:tiny_net", "--device", "cpu", "--output", UNWRITABLE],
     ],
     ids=lambda args: args[0],
 )
-def test_an_output_path_that_cannot_be_written(args, monkeypatch):
+def test_an_output_path_that_cannot_be_written(args, tmp_path, monkeypatch):
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps(analytic_baseline(["user_models:tiny_net"])))
     monkeypatch.setattr("incprof.analysis.latency.cpu_time", _instant)
-    result = invoke(*args)
+    result = invoke(*(a.replace("{baseline}", str(baseline)) for a in args))
     assert_one_line_error(result, f"cannot write {UNWRITABLE}: No such file or directory")
 
 
