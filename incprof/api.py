@@ -111,10 +111,12 @@ def _on_input(variant: Variant, shape: InputShape, run: Callable[[], T]) -> T:
         ) from None
 
 
-def analyze_variant(variant: Variant, input_shape: InputShape | None = None) -> CostAnalysis:
+def analyze_variant(
+    variant: Variant, input_shape: InputShape | None = None, *, batch: int = 1
+) -> CostAnalysis:
     """Analytic cost; a forward pass that fails is an :class:`InputError` (see _on_input)."""
     shape = input_shape or variant.input_for()
-    return _on_input(variant, shape, lambda: analyze(variant, input_shape=shape))
+    return _on_input(variant, shape, lambda: analyze(variant, input_shape=shape, batch=batch))
 
 
 def _runs_at(model: Any, shape: InputShape) -> bool:

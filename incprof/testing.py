@@ -1,0 +1,94 @@
+"""Cost budgets for users' own test suites: a test fails when a model outgrows its budget.
+
+    from incprof.testing import assert_budget
+
+    def test_the_model_fits_the_phone():
+        assert_budget("mypkg.models:build_net", macs=600e6, params=5e6, input="3x224x224")
+
+The figures are incprof's analytic ones (``macs``: conv + linear multiply-accumulates,
+bias excluded, eval path; ``params``: used by the eval forward, aux heads excluded), so a
+budget means the same thing as a number in ``incprof compare``.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+from torch import nn
+
+from incprof.analysis.analytic import CostAnalysis
+from incprof.api import InputError, analyze_variant, parse_input
+from incprof.registry import DEFAULT_USER_INPUT, InputShape, Variant, resolve
+
+
+def _input_shape(value: str | Sequence[int] | None) -> InputShape | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else "x".join(map(str, value))
+    try:
+        return parse_input(text)
+    except InputError:
+        raise ValueError(
+            f"input must be C, H, W: (3, 224, 224) or '3x224x224'; got {value!r}"
+        ) from None
+
+
+def _module_variant(model: nn.Module, shape: InputShape | None) -> Variant:
+    """A module instance as a user variant, so it gets the same too-small-input help."""
+    return Variant(
+        name=type(model).__name__,
+        family="user",
+        tag="user",
+        # A copy on the meta device: the analyzers never touch the caller's weights.
+        builder=lambda: copy.deepcopy(model).to("meta"),
+        input_shape=shape or DEFAULT_USER_INPUT,
+        reproduces="user model",
+    )
+
+
+def _by(value: int, budget: float) -> str:
+    if budget <= 0:
+        return ""
+    pct = 100 * (value - budget) / budget
+    # One MAC over is over: never say "by 0.0%".
+    return f" by {pct:.1f}%" if pct >= 0.05 else " by less than 0.1%"
+
+
+def assert_budget(
+    model_or_name: str | nn.Module,
+    *,
+    macs: float | None = None,
+    params: float | None = None,
+    params_with_aux: float | None = None,
+    input: str | Sequence[int] | None = None,
+    batch: int = 1,
+) -> CostAnalysis:
+    """Fail with a readable AssertionError when a figure is over its budget.
+
+    ``model_or_name``: a registered name, ``package.module:callable``, or an ``nn.Module``.
+    ``input``: (C, H, W) or 'CxHxW' (default: the variant's own; 3x224x224 for user
+    models). ``macs`` count a batch of ``batch``. Returns the analysis, so a test can
+    assert more (``.by_module()``, ``.unknown_ops()``).
+    """
+    __tracebackhide__ = True  # pytest shows the budget line, not this function
+    shape = _input_shape(input)
+    if isinstance(model_or_name, nn.Module):
+        variant = _module_variant(model_or_name, shape)
+    else:
+        variant = resolve(model_or_name, shape)
+    analysis = analyze_variant(variant, shape, batch=batch)
+    over = []
+    for metric, budget in (
+        ("macs", macs),
+        ("params", params),
+        ("params_with_aux", params_with_aux),
+    ):
+        if budget is None:
+            continue
+        value = getattr(analysis, metric)
+        if value > budget:
+            over.append(f"{metric} {value:,} exceed the budget {budget:,.0f}{_by(value, budget)}")
+    if over:
+        raise AssertionError(f"{analysis.variant}: {'; '.join(over)}")
+    return analysis

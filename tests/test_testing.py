@@ -1,0 +1,80 @@
+"""incprof.testing.assert_budget, as users call it from their own test suites."""
+
+import re
+
+import pytest
+import torch
+from torch import nn
+
+from incprof.api import InputError
+from incprof.testing import assert_budget
+
+# Conv2d(3, 8, 3, padding=1) on 3×16×16: 8 output channels × 16·16 positions × 3·3·3 MACs
+# each, bias excluded; parameters 8·27 weights + 8 biases.
+CONV_MACS = 8 * 16 * 16 * 27
+CONV_PARAMS = 8 * 27 + 8
+
+
+def conv_net() -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU())
+
+
+def test_a_module_within_budget_returns_its_analysis():
+    analysis = assert_budget(conv_net(), macs=CONV_MACS, params=CONV_PARAMS, input=(3, 16, 16))
+    assert (analysis.macs, analysis.params, analysis.input_shape) == (
+        CONV_MACS,
+        CONV_PARAMS,
+        (3, 16, 16),
+    )
+
+
+def test_over_budget_says_by_how_much():
+    with pytest.raises(AssertionError) as info:
+        assert_budget(conv_net(), macs=50_000, params=CONV_PARAMS - 1, input="3x16x16")
+    assert str(info.value) == (
+        "Sequential: macs 55,296 exceed the budget 50,000 by 10.6%; "
+        "params 224 exceed the budget 223 by 0.4%"
+    )
+    with pytest.raises(
+        AssertionError,
+        match=r"^Sequential: macs 55,296 exceed the budget 55,295 by less than 0\.1%$",
+    ):
+        assert_budget(conv_net(), macs=CONV_MACS - 1, input="3x16x16")
+
+
+def test_batch_scales_the_macs_not_the_params():
+    analysis = assert_budget(conv_net(), macs=4 * CONV_MACS, input=(3, 16, 16), batch=4)
+    assert analysis.macs == 4 * CONV_MACS and analysis.params == CONV_PARAMS
+    with pytest.raises(AssertionError, match=r"macs 221,184 exceed"):
+        assert_budget(conv_net(), macs=4 * CONV_MACS - 1, input=(3, 16, 16), batch=4)
+
+
+def test_the_callers_module_is_left_alone():
+    model = conv_net()
+    weight = model[0].weight.detach().clone()
+    assert_budget(model, macs=CONV_MACS, input=(3, 16, 16))
+    assert model[0].weight.device.type == "cpu" and torch.equal(model[0].weight, weight)
+    assert model.training
+
+
+def test_registered_names_and_user_specs():
+    # torchvision's metadata lists googlenet at 1.50 GFLOPS (MACs) and 6.6 M parameters
+    with pytest.raises(AssertionError) as info:
+        assert_budget("googlenet_tv", macs=1.4e9, params=7e6)
+    message = str(info.value)
+    match = re.fullmatch(
+        r"googlenet_tv: macs ([\d,]+) exceed the budget 1,400,000,000 by (.+)%", message
+    )
+    assert match, message
+    macs = int(match.group(1).replace(",", ""))
+    assert round(macs / 1e9, 2) == 1.50
+    assert match.group(2) == f"{100 * (macs - 1.4e9) / 1.4e9:.1f}"
+    tiny = assert_budget("user_models:tiny_net", params_with_aux=122, input="3x8x8")
+    assert tiny.macs == 4 * 64 * 27 + 4 * 2
+
+
+def test_bad_input_and_too_small_input_say_so():
+    with pytest.raises(ValueError, match=r"input must be C, H, W: .*; got '3x16'"):
+        assert_budget(conv_net(), macs=1, input="3x16")
+    with pytest.raises(InputError, match="the smallest square input that runs is 3x7x7"):
+        assert_budget("user_models:strided_net", macs=1, input=(3, 5, 5))
