@@ -28,7 +28,7 @@ class RegistryError(ValueError):
 class Accuracy:
     """Published ImageNet accuracy (percent) and where it was published."""
 
-    top1: float
+    top1: float | None
     top5: float | None
     source: str
 

@@ -293,10 +293,13 @@ register(
             "1 (the paper gives no padding; BVLC Caffe uses ceil-mode, same sizes at 224). "
             "Aux heads keep the paper's fixed 5×5/3 average pool, so the training-mode "
             "forward needs a 14×14 to 16×16 grid at inception4a (inputs of 209-256 px). "
-            "No published top-1: the paper reports only top-5 error for one model, one crop "
-            "(10.07%, Table 3), so accuracy is left empty."
+            "No published top-1: the paper reports top-5 error only."
         ),
-        accuracy=None,
+        accuracy=Accuracy(
+            top1=None,
+            top5=89.93,
+            source="Szegedy et al. 2014, Table 3: one model, one crop, top-5 error 10.07%",
+        ),
         end_points=END_POINTS,
     )
 )
