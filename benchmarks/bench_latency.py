@@ -40,6 +40,7 @@ from incprof.analysis.latency import (
     forward_callable,
     sweep,
 )
+from incprof.baseline import device_slug
 
 PAIRS = {
     "googlenet_tv": "torchvision.googlenet",
@@ -213,7 +214,7 @@ def main() -> int:
         )
         result["sweep"] = [r.record() for r in records]
     result["seconds"] = time.time() - started
-    slug = env["device_name"].lower().replace("nvidia", "").strip().replace(" ", "-")
+    slug = device_slug(env["device_name"])
     suffix = f"_{args.tag}" if args.tag else ""
     out = Path(args.out) / f"latency_{args.part}{suffix}_{slug}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

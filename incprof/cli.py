@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -108,6 +109,19 @@ def write_output(text: str, output: Path | None) -> None:
         write_text_atomic(output, text)
     except OSError as exc:
         raise BadInput(f"cannot write {output}: {exc.strerror or exc}") from None
+
+
+def _check_writable(path: Path | None) -> None:
+    """Refuse up front an output path that cannot be written, for commands that run long."""
+    if path is None:
+        return
+    directory = path.parent if str(path.parent) else Path(".")
+    if path.is_dir():
+        raise BadInput(f"cannot write {path}: Is a directory")
+    if not directory.is_dir():
+        raise BadInput(f"cannot write {path}: No such file or directory")
+    if not os.access(directory, os.W_OK):
+        raise BadInput(f"cannot write {path}: Permission denied")
 
 
 def _progress() -> Callable[[str], None] | None:
@@ -447,6 +461,8 @@ def latency_command(
     batches = parse_batches(batch_text)
     dtypes = parse_list(dtype_text, DTYPES, "--dtype")
     modes = parse_list(mode_text, MODES, "--mode")
+    for path in (save, output):  # before minutes of measuring, not after
+        _check_writable(path)
     records = latency_records(
         variants,
         batches=batches,

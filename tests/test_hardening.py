@@ -121,10 +121,15 @@ def _instant(fn, *, min_run_time=1.0):
     return Timing.of([1.0])
 
 
-def test_latency_save_path_that_cannot_be_written(monkeypatch):
-    monkeypatch.setattr("incprof.analysis.latency.cpu_time", _instant)
-    result = invoke("latency", "user_models:tiny_net", "--device", "cpu", "--save", UNWRITABLE)
-    assert_one_line_error(result, f"cannot write {UNWRITABLE}")
+def _never(fn, *, min_run_time=1.0):
+    raise AssertionError("measured before refusing the output path")
+
+
+@pytest.mark.parametrize("option", ["--save", "--output"])
+def test_latency_refuses_an_unwritable_path_before_measuring(option, monkeypatch):
+    monkeypatch.setattr("incprof.analysis.latency.cpu_time", _never)
+    result = invoke("latency", "user_models:tiny_net", "--device", "cpu", option, UNWRITABLE)
+    assert_one_line_error(result, f"cannot write {UNWRITABLE}: No such file or directory")
 
 
 def test_an_output_path_that_is_a_folder(tmp_path):

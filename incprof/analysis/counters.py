@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from incprof.analysis.analytic import CostAnalysis, meta_model
-from incprof.registry import InputShape, Variant
+from incprof.registry import InputShape, Variant, error_line
 
 COUNTERS = ("torch", "fvcore", "thop", "ptflops")
 MAC_CATEGORIES = ("conv", "linear")
@@ -209,8 +209,7 @@ def run_counter(
     except ImportError:
         return CounterResult(name, None, error=f"{name} is not installed")
     except Exception as exc:  # a third-party counter failing is a cell, not a crash
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        return CounterResult(name, None, error=f"{name} failed: {type(exc).__name__}: {message}")
+        return CounterResult(name, None, error=f"{name} failed: {error_line(exc)}")
 
 
 # Why a counter puts a category that is not a MAC into its total.

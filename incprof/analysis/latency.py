@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from incprof.analysis.analytic import meta_model
-from incprof.registry import InputShape, Variant
+from incprof.registry import InputShape, Variant, error_line
 
 DTYPES = ("fp32", "tf32", "bf16", "fp16")
 MODES = ("eager", "graph", "compile")
@@ -387,10 +387,9 @@ def measure(
         return LatencyRecord(**base, status="out of memory", peak_tflops=peak_tflops, **empty)
     except Exception as exc:  # one failing configuration is a row, the sweep goes on
         _release(device)
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         return LatencyRecord(
             **base,
-            status=f"error: {type(exc).__name__}: {message}"[:200],
+            status=f"error: {error_line(exc)}"[:200],
             peak_tflops=peak_tflops,
             **empty,
         )
