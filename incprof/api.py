@@ -5,7 +5,9 @@ The CLI is a thin layer over these; scripts and notebooks can call them directly
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any, TypeVar
 
 from incprof.analysis.analytic import CostAnalysis, analyze
@@ -256,21 +258,31 @@ def sort_records(records: list[dict[str, Any]], column: str) -> list[dict[str, A
     return sorted(present, key=lambda r: r[key], reverse=descending) + blank
 
 
-def load_latency_results(path: str) -> list[dict[str, Any]]:
-    """Latency records saved by ``incprof latency --save`` or benchmarks/bench_latency.py."""
-    import json
-
+def read_json(path: str | Path) -> Any:
+    """JSON from a file the user named; every way it can fail is one line."""
     try:
         with open(path, encoding="utf-8") as handle:
-            data = json.load(handle)
+            return json.load(handle)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     except json.JSONDecodeError as exc:
         raise InputError(f"{path} is not JSON: {exc.msg} at line {exc.lineno}") from None
+    except UnicodeDecodeError:
+        raise InputError(f"{path} is not JSON: not UTF-8 text") from None
+
+
+def latency_rows(data: Any, path: str | Path) -> list[dict[str, Any]]:
+    """The latency records of a results file's JSON: a list (``incprof latency --save``)
+    or a dict with ``sweep`` (benchmarks/bench_latency.py)."""
     rows = data.get("sweep") if isinstance(data, dict) else data
     if not isinstance(rows, list) or not all(isinstance(r, dict) and "variant" in r for r in rows):
         raise InputError(f"{path} holds no latency records (a list, or a dict with 'sweep')")
     return rows
+
+
+def load_latency_results(path: str) -> list[dict[str, Any]]:
+    """Latency records saved by ``incprof latency --save`` or benchmarks/bench_latency.py."""
+    return latency_rows(read_json(path), path)
 
 
 def join_latency(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from incprof.analysis.latency import DTYPES, MODES
-from incprof.api import InputError, analyze_variant, compare_records
+from incprof.api import InputError, analyze_variant, compare_records, read_json
 from incprof.registry import InputShape, RegistryError, list_variants, resolve
 
 SCHEMA = "incprof-baseline"
@@ -100,19 +100,14 @@ _FIELDS: dict[str, tuple[tuple[str, bool, Callable[[Any], bool], str], ...]] = {
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
+    if not path.exists():
         raise BaselineError(
             f"baseline {path} does not exist (create it with 'incprof check {path} --update')"
-        ) from None
-    except OSError as exc:
-        raise BaselineError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise BaselineError(f"{path} is not JSON: {exc.msg} at line {exc.lineno}") from None
-    except UnicodeDecodeError:
-        raise BaselineError(f"{path} is not JSON: not UTF-8 text") from None
+        )
+    try:
+        return read_json(path)
+    except InputError as exc:
+        raise BaselineError(str(exc)) from None
 
 
 def load_baseline(path: str | Path) -> Baseline:

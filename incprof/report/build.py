@@ -9,13 +9,12 @@ rename); nothing is deleted.
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from incprof import api
+from incprof.files import write_atomic
 from incprof.report import markdown, plots
 from incprof.report.paper_tables import (
     GOOGLENET_INPUT_CHANNELS,
@@ -42,21 +41,14 @@ class _Writer:
     def _atomic(self, relative: str, write: Callable[[Path], None]) -> Path:
         path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        try:
-            write(tmp)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)  # only left behind when writing failed
+        write_atomic(path, write)
         self.written.append(path)
         return path
 
     def text(self, relative: str, text: str) -> Path:
-        def write(tmp: Path) -> None:
-            with open(tmp, "w", encoding="utf-8", newline="\n") as handle:
-                handle.write(text)
-
-        return self._atomic(relative, write)
+        return self._atomic(
+            relative, lambda tmp: tmp.write_text(text, encoding="utf-8", newline="\n")
+        )
 
     def plot(self, relative: str, draw: Callable[[Path], None]) -> Path:
         return self._atomic(relative, draw)
@@ -240,14 +232,9 @@ def _factorization_page() -> str:
 
 def _read_results(path: Path) -> dict[str, Any]:
     """One results file: its environment, sweep rows, parity rows and timer checks."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise api.InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise api.InputError(f"{path} is not JSON: {exc.msg} at line {exc.lineno}") from None
+    data = api.read_json(path)
     has_sweep = isinstance(data, list) or (isinstance(data, dict) and "sweep" in data)
-    sweep = api.load_latency_results(str(path)) if has_sweep else []
+    sweep = api.latency_rows(data, path) if has_sweep else []
     data = data if isinstance(data, dict) else {}
     environment = dict(data.get("environment") or {})
     if not environment and sweep:  # `incprof latency --save` rows carry their environment
