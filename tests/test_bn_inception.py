@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from end_points import end_point_shapes
 from torch import nn
 
 from incprof import registry
@@ -92,11 +93,7 @@ def test_layout_details():
 @pytest.mark.parametrize("size", [224, 320])
 def test_output_and_end_point_shapes(size):
     model = build_meta().eval()
-    shapes: dict[str, tuple] = {}
-    for name in OUTPUTS_224:
-        model.get_submodule(name).register_forward_hook(
-            lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:]))
-        )
+    shapes = end_point_shapes(model, tuple(OUTPUTS_224), size)
     out = model(torch.empty(2, 3, size, size, device="meta"))
     assert out.shape == (2, 1000)
     for name, (channels, grid) in OUTPUTS_224.items():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from end_points import end_point_shapes
 from torch import nn
 
 from incprof import registry
@@ -64,21 +65,6 @@ def build_meta(builder, **kwargs) -> nn.Module:
         return builder(**kwargs)
 
 
-def end_point_shapes(model: nn.Module, names: tuple[str, ...], size: int) -> dict[str, tuple]:
-    shapes: dict[str, tuple] = {}
-    handles = [
-        model.get_submodule(name).register_forward_hook(
-            lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:]))
-        )
-        for name in names
-    ]
-    model.eval()
-    model(torch.empty(1, 3, size, size, device="meta"))
-    for handle in handles:
-        handle.remove()
-    return shapes
-
-
 def test_paper_params_match_closed_form():
     # Hand total: stem 9,472 + 4,160 + 110,784; 9 modules; fc 1,025,000.
     assert paper_params(aux=False) == 6_998_552
@@ -132,7 +118,7 @@ def test_paper_layout_details():
 
 @pytest.mark.parametrize("builder", [build_googlenet, build_googlenet_tv])
 @pytest.mark.parametrize("size", [224, 320])
-def test_eval_output_and_end_point_shapes(builder, size):
+def test_eval_output_andend_point_shapes(builder, size):
     model = build_meta(builder)
     names = tuple(TABLE_1)
     shapes = end_point_shapes(model, names, size)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from end_points import end_point_shapes
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -30,20 +31,6 @@ def _meta(builder, **overrides: object) -> nn.Module:
 
 def _params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
-
-
-def _end_point_shapes(model: nn.Module, names: tuple[str, ...], size: int) -> dict[str, tuple]:
-    shapes: dict[str, tuple] = {}
-    hooks = [
-        model.get_submodule(name).register_forward_hook(
-            lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:]))
-        )
-        for name in names
-    ]
-    model(torch.empty(1, 3, size, size, device="meta"))
-    for hook in hooks:
-        hook.remove()
-    return shapes
 
 
 def conv(c_in: int, c_out: int, kh: int, kw: int | None = None) -> int:
@@ -141,7 +128,7 @@ def test_output_shape(builder, size: int) -> None:
 
 def test_v2_end_point_shapes_at_299() -> None:
     variant = registry.get("inception_resnet_v2")
-    shapes = _end_point_shapes(_meta(build_inception_resnet_v2), variant.end_points, 299)
+    shapes = end_point_shapes(_meta(build_inception_resnet_v2), variant.end_points, 299)
     assert shapes == {
         "Mixed_5b": (320, 35, 35),  # 96 + 64 + 96 + 64
         "Repeat": (320, 35, 35),
@@ -156,7 +143,7 @@ def test_v2_end_point_shapes_at_299() -> None:
 def test_v1_end_point_shapes_at_299_and_363() -> None:
     variant = registry.get("inception_resnet_v1")
     model = _meta(build_inception_resnet_v1)
-    assert _end_point_shapes(model, variant.end_points, 299) == {
+    assert end_point_shapes(model, variant.end_points, 299) == {
         "Repeat": (256, 35, 35),
         "Mixed_6a": (896, 17, 17),  # 384 + 256 + 256 pooled
         "Repeat_1": (896, 17, 17),
@@ -165,7 +152,7 @@ def test_v1_end_point_shapes_at_299_and_363() -> None:
         "Block8": (1792, 8, 8),
     }
     # 363 -> 181 -> 179 -> 89 -> 87 -> 43 -> 21 -> 10
-    shapes = _end_point_shapes(model, ("Repeat", "Repeat_1", "Block8"), 363)
+    shapes = end_point_shapes(model, ("Repeat", "Repeat_1", "Block8"), 363)
     assert shapes == {"Repeat": (256, 43, 43), "Repeat_1": (896, 21, 21), "Block8": (1792, 10, 10)}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from end_points import end_point_shapes
 from torch import nn
 
 from incprof import registry
@@ -104,11 +105,7 @@ def test_parameter_count_in_closed_form() -> None:
 def test_end_point_and_output_shapes_at_299() -> None:
     variant = registry.get("inception_v2_rethinking")
     model = meta_model().eval()
-    shapes: dict[str, tuple] = {}
-    for name in variant.end_points:
-        model.get_submodule(name).register_forward_hook(
-            lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:]))
-        )
+    shapes = end_point_shapes(model, variant.end_points, 299)
     out = model(torch.empty(2, 3, 299, 299, device="meta"))
     assert isinstance(out, torch.Tensor) and out.shape == (2, 10)
     assert shapes == {

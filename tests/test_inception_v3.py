@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import torch
+from end_points import end_point_shapes
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -105,20 +106,6 @@ def n_params(model: nn.Module) -> int:
 def meta_model(**kwargs: object) -> nn.Module:
     with torch.device("meta"):
         return build_inception_v3(**kwargs)
-
-
-def end_point_shapes(model: nn.Module, names: tuple[str, ...], size: int) -> dict[str, tuple]:
-    shapes: dict[str, tuple] = {}
-    hooks = [
-        model.get_submodule(name).register_forward_hook(
-            lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:]))
-        )
-        for name in names
-    ]
-    model.eval()(torch.empty(1, 3, size, size, device="meta"))
-    for hook in hooks:
-        hook.remove()
-    return shapes
 
 
 def test_parameter_counts_match_torchvision_and_closed_form() -> None:

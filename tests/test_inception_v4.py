@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from end_points import end_point_shapes
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -17,20 +18,6 @@ TIMM_PARAMS = 42_679_816
 def _meta_model(**overrides: object) -> nn.Module:
     with torch.device("meta"):
         return build_inception_v4(**overrides).eval()
-
-
-def _end_point_shapes(model: nn.Module, names: tuple[str, ...], size: int) -> dict[str, tuple]:
-    shapes: dict[str, tuple] = {}
-    hooks = [
-        model.get_submodule(name).register_forward_hook(
-            lambda _m, _i, out, name=name: shapes.__setitem__(name, tuple(out.shape[1:]))
-        )
-        for name in names
-    ]
-    model(torch.empty(1, 3, size, size, device="meta"))
-    for hook in hooks:
-        hook.remove()
-    return shapes
 
 
 def test_parameter_count_matches_timm() -> None:
@@ -59,7 +46,7 @@ def test_output_shape(size: int) -> None:
 
 def test_end_point_shapes_at_299() -> None:
     variant = registry.get("inception_v4")
-    shapes = _end_point_shapes(_meta_model(), variant.end_points, 299)
+    shapes = end_point_shapes(_meta_model(), variant.end_points, 299)
     expected = {
         "Mixed_3a": (160, 73, 73),  # 64 pooled + 96 conv
         "Mixed_4a": (192, 71, 71),  # 96 + 96
@@ -75,7 +62,7 @@ def test_end_point_shapes_at_299() -> None:
 
 def test_end_point_grids_at_363() -> None:
     # Valid 3×3/2 convs and pools: 363 -> 181 -> 179 -> 89 -> 87 -> 43 -> 21 -> 10.
-    shapes = _end_point_shapes(_meta_model(), ("Mixed_4a", "Mixed_5e", "Mixed_6h", "Mixed_7d"), 363)
+    shapes = end_point_shapes(_meta_model(), ("Mixed_4a", "Mixed_5e", "Mixed_6h", "Mixed_7d"), 363)
     assert shapes == {
         "Mixed_4a": (192, 87, 87),
         "Mixed_5e": (384, 43, 43),
