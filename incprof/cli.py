@@ -444,7 +444,8 @@ def latency_command(
     output: Path | None,
 ) -> None:
     """Latency of VARIANTS: median and p10/p90 in ms, images/s, achieved TFLOP/s and its
-    share of this device's measured matmul peak, peak memory.
+    share of this device's measured peak (a large matmul; on a CPU the faster of a
+    matmul and a 3×3 convolution), peak memory.
 
     On a GPU: CUDA events around each repetition, warm-up, cuDNN autotuning, L2 flushed.
     On the CPU: torch.utils.benchmark. A batch that does not fit is a row marked
@@ -564,11 +565,11 @@ def rf_command(variant: str, input_text: str | None, fmt: str, output: Path | No
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("benchmarks/results"),
     show_default=True,
-    help="Folder of saved GPU latency results (JSON) for the latency page.",
+    help="Folder of saved latency results (JSON, GPU or CPU) for the latency page.",
 )
 def report_command(out_dir: Path, results_dir: Path) -> None:
     """Regenerate the Markdown reports: family overview, one page per network, the
-    factorization study, counter agreement, GPU latency and GoogLeNet's Table 1.
+    factorization study, counter agreement, latency and GoogLeNet's Table 1.
 
     A second run on unchanged code writes byte-identical files, so the committed
     reports/ folder shows no diff after `incprof report`.

@@ -6,7 +6,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from incprof.analysis.latency import DeviceError, Timing, resolve_device, sweep
+from incprof.analysis.latency import DeviceError, Timing, alternate, resolve_device, sweep
 from incprof.cli import cli
 from incprof.registry import resolve
 
@@ -15,6 +15,40 @@ def test_timing_summary_by_hand():
     # 1..11 ms: median 6; inclusive deciles 2 and 10; quartiles 3.5 and 8.5 -> IQR 5
     t = Timing.of([float(v) for v in range(11, 0, -1)])
     assert (t.median_ms, t.p10_ms, t.p90_ms, t.iqr_ms, t.repetitions) == (6, 2, 10, 5, 11)
+
+
+def _drifting_clock(base_ms, slowdown_per_call):
+    """A fake timer whose machine slows down linearly with every measurement it takes."""
+    calls = []
+
+    def time(fn):
+        t = base_ms[fn] * (1 + slowdown_per_call * len(calls))
+        calls.append(fn)
+        return Timing.of([t])
+
+    return time, calls
+
+
+def test_alternate_cancels_a_linear_drift():
+    def a():
+        pass
+
+    def b():
+        pass
+
+    # b is truly 1.25x as slow as a; the machine slows 5% per measurement.
+    time, calls = _drifting_clock({a: 8.0, b: 10.0}, 0.05)
+    _, _, ratio = alternate(time, a, b, pairs=3)
+    assert ratio == pytest.approx(0.8, rel=1e-12)
+    assert calls == [a, b, b, a] * 3
+    # Timed one after the other, the same drift reads as a 4.8% gap (8 / (10 · 1.05)).
+    time, _ = _drifting_clock({a: 8.0, b: 10.0}, 0.05)
+    assert time(a).median_ms / time(b).median_ms == pytest.approx(0.8 / 1.05)
+
+
+def test_alternate_needs_a_pair():
+    with pytest.raises(ValueError, match="at least 1"):
+        alternate(lambda fn: Timing.of([1.0]), print, print, pairs=0)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a GPU")
@@ -48,7 +82,7 @@ def test_cpu_sweep_records():
     assert ok.images_per_s == pytest.approx(2 / (ok.median_ms / 1e3))
     assert ok.tflops == pytest.approx(2 * macs * 2 / (ok.median_ms / 1e3) / 1e12)
     assert ok.p10_ms <= ok.median_ms <= ok.p90_ms
-    # The CPU's fp32 matmul peak is measured in the same sweep and is the share's denominator.
+    # The CPU's fp32 peak is measured in the same sweep and is the share's denominator.
     assert ok.peak_tflops > 0
     assert ok.peak_share_pct == pytest.approx(100 * ok.tflops / ok.peak_tflops)
     assert by_key[("fp16", "eager")].peak_tflops is None

@@ -8,7 +8,8 @@ graph replayed, and ``torch.compile``. The device's peak for each dtype is measu
 same run with a large matmul, so achieved TFLOP/s (2 × MACs × batch / time) can be read as
 a share of what this device does, not of a datasheet.
 
-CPU: the same records through ``torch.utils.benchmark`` (its blocked autorange).
+CPU: the same records through ``torch.utils.benchmark`` (its blocked autorange), with the
+faster of a matmul and a 3×3 convolution as the peak (see ``measure_peak_tflops``).
 
 A configuration that does not fit in memory or cannot run is a record that says why; the
 sweep goes on.
@@ -176,26 +177,44 @@ class CudaTimer:
         return Timing.of([s.elapsed_time(e) for s, e in zip(starts, ends, strict=True)])
 
     def compare(
-        self, fn_a: Callable[[], Any], fn_b: Callable[[], Any], *, rounds: int = 7
+        self, fn_a: Callable[[], Any], fn_b: Callable[[], Any], *, pairs: int = 4
     ) -> tuple[Timing, Timing, float]:
-        """Time two callables in alternating rounds; the ratio is the median of the
-        per-round ratios, so a drift of the machine between rounds cancels out."""
+        """``alternate`` with this timer, the time per measurement split over its rounds."""
         saved = self.target_ms
-        self.target_ms = max(saved / rounds, 50.0)
-        a_times: list[float] = []
-        b_times: list[float] = []
-        ratios = []
+        self.target_ms = max(saved / (2 * pairs), 50.0)
         try:
-            for i in range(rounds):
-                order = (fn_a, fn_b) if i % 2 == 0 else (fn_b, fn_a)
-                first, second = (self(f) for f in order)
-                a, b = (first, second) if i % 2 == 0 else (second, first)
-                a_times.append(a.median_ms)
-                b_times.append(b.median_ms)
-                ratios.append(a.median_ms / b.median_ms)
+            return alternate(self, fn_a, fn_b, pairs=pairs)
         finally:
             self.target_ms = saved
-        return Timing.of(a_times), Timing.of(b_times), statistics.median(ratios)
+
+
+def alternate(
+    time: Callable[[Callable[[], Any]], Timing],
+    fn_a: Callable[[], Any],
+    fn_b: Callable[[], Any],
+    *,
+    pairs: int = 4,
+) -> tuple[Timing, Timing, float]:
+    """Time two callables in A-B, B-A pairs of rounds; the ratio a/b is the median over
+    the pairs of (a₁ + a₂) / (b₁ + b₂).
+
+    Timing one callable and then the other reads a drift of the machine (clocks, other
+    tenants, a CPU-bound launch loop) as a difference between them. Within an A-B-B-A pair
+    a drift that is linear in time adds the same to both sums and cancels; a plain median
+    of per-round ratios would not cancel it, because one order has one more round.
+    """
+    if pairs < 1:
+        raise ValueError(f"pairs must be at least 1; got {pairs}")
+    a_times: list[float] = []
+    b_times: list[float] = []
+    ratios = []
+    for _ in range(pairs):
+        a1, b1 = time(fn_a).median_ms, time(fn_b).median_ms
+        b2, a2 = time(fn_b).median_ms, time(fn_a).median_ms
+        a_times += [a1, a2]
+        b_times += [b1, b2]
+        ratios.append((a1 + a2) / (b1 + b2))
+    return Timing.of(a_times), Timing.of(b_times), statistics.median(ratios)
 
 
 def cpu_time(fn: Callable[[], Any], *, min_run_time: float = 1.0) -> Timing:
@@ -212,18 +231,74 @@ def cpu_time(fn: Callable[[], Any], *, min_run_time: float = 1.0) -> Timing:
     return Timing.of([t * 1e3 for t in measurement.times])
 
 
+@dataclass(frozen=True)
+class EagerOps:
+    """What the host does for one eager forward: ATen operators dispatched and module calls.
+
+    At small batches a GPU waits on the host, which launches roughly a kernel per
+    operator, so two layouts with the same counts cost the same in eager mode.
+    """
+
+    aten_ops: int
+    module_calls: int
+
+
+def eager_ops(model: nn.Module, input_shape: InputShape, *, batch: int = 1) -> EagerOps:
+    """Count on the meta device (no kernels run, any size costs the same); fp32, eval.
+
+    ``model`` must already live there (``with torch.device("meta"): build()``), so that
+    counting never moves or copies a caller's weights.
+    """
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class _Count(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.ops = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+            self.ops += 1
+            return func(*args, **(kwargs or {}))
+
+    calls = 0
+
+    def _called(*_: Any) -> None:
+        nonlocal calls
+        calls += 1
+
+    if any(t.device.type != "meta" for t in [*model.parameters(), *model.buffers()]):
+        raise ValueError("eager_ops counts a model built on the meta device")
+    was_training = model.training
+    model.eval()
+    hooks = [m.register_forward_pre_hook(_called) for m in model.modules()]
+    x = torch.empty((batch, *input_shape), device="meta")
+    counter = _Count()
+    try:
+        with torch.no_grad(), counter:
+            model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+        model.train(was_training)
+    return EagerOps(counter.ops, calls)
+
+
 # Square matmul sides for the peak: large enough to saturate the device's matmul units,
 # small enough that the CPU measures it in well under a second.
 _PEAK_SIDE = {"cuda": 8192, "cpu": 2048}
+# The CPU's other candidate: a 3×3 convolution, 512 → 512 channels at 32×32 (4.8 GFLOP).
+_PEAK_CONV = (512, 32)
 
 
 def measure_peak_tflops(
     dtype: str, timer: CudaTimer | None, *, device: str = "cuda", cpu_min_run_time: float = 1.0
 ) -> float:
-    """This device's matmul TFLOP/s for ``dtype``: the denominator of ``peak_share_pct``.
+    """This device's best dense TFLOP/s for ``dtype``: the denominator of ``peak_share_pct``.
 
-    A measured matmul, not a datasheet ceiling: on a CPU, oneDNN's convolutions can run
-    a little faster than the BLAS matmul, so a share there may exceed 100%.
+    Measured, not a datasheet ceiling. GPU: an 8192² matmul. CPU: the faster of a 2048²
+    matmul (the BLAS library) and a 3×3 convolution (oneDNN, which runs the networks'
+    convolutions): on some CPUs the BLAS takes a slow path (MKL on AMD processors runs at
+    half of oneDNN's rate), and a matmul alone would then put shares far above 100%.
     """
     side = _PEAK_SIDE[device]
     storage = (
@@ -233,10 +308,16 @@ def measure_peak_tflops(
     b = torch.randn(side, side, device=device, dtype=storage)
     with precision("tf32" if dtype == "tf32" else "fp32", device):
         if device == "cuda" and timer is not None:
-            timing = timer(lambda: a @ b)
-        else:
-            timing = cpu_time(lambda: a @ b, min_run_time=cpu_min_run_time)
-    return 2 * side**3 / (timing.median_ms * 1e-3) / 1e12
+            return 2 * side**3 / (timer(lambda: a @ b).median_ms * 1e-3) / 1e12
+        matmul_ms = cpu_time(lambda: a @ b, min_run_time=cpu_min_run_time).median_ms
+        channels, width = _PEAK_CONV
+        x = torch.randn(1, channels, width, width, dtype=storage)
+        w = torch.randn(channels, channels, 3, 3, dtype=storage)
+        conv_ms = cpu_time(
+            lambda: nn.functional.conv2d(x, w, padding=1), min_run_time=cpu_min_run_time
+        ).median_ms
+    conv_flop = 2 * channels * channels * 9 * width * width
+    return max(2 * side**3 / (matmul_ms * 1e-3), conv_flop / (conv_ms * 1e-3)) / 1e12
 
 
 @dataclass(frozen=True)
@@ -452,7 +533,7 @@ def sweep(
             peaks[dtype] = None
             continue
         if progress:
-            progress(f"measuring the device's {dtype} matmul peak")
+            progress(f"measuring the device's {dtype} peak")
         peaks[dtype] = measure_peak_tflops(
             dtype, timer, device=device, cpu_min_run_time=cpu_min_run_time
         )
