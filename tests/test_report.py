@@ -165,7 +165,7 @@ def test_table1_page_marks_rows_that_disagree_with_their_widths(builds):
 def test_latency_page_without_results_says_so(builds):
     a, _, _ = builds
     page = (a / "latency.md").read_text(encoding="utf-8")
-    assert "No GPU latency results" in page
+    assert "No latency results" in page
     assert "|" not in page  # no table, no numbers
 
 
@@ -251,7 +251,7 @@ def test_latency_page_states_device_and_date_from_the_results(tmp_path):
     out = tmp_path / "out"
     written = build_reports(out, results_dir=results, networks=("googlenet",), counters=())
     page = (out / "latency.md").read_text(encoding="utf-8")
-    assert "No GPU latency results" not in page
+    assert "No latency results" not in page
     assert "Test GPU 9000" in page and "2031-02-03" in page
     assert "out of memory" in page
     assert "rows without a reference time: 1" in page
@@ -264,6 +264,60 @@ def test_latency_page_states_device_and_date_from_the_results(tmp_path):
     assert (out / "plots/latency_sweep_test_eager_peak_share.png") in written
     assert not (out / "counters.md").exists()
     assert "counters.md" not in (out / "README.md").read_text(encoding="utf-8")
+
+
+def test_latency_page_shows_host_work_and_reference_versions(tmp_path):
+    host = {
+        "variant": "googlenet",
+        "reference": "torchvision.googlenet",
+        "ours_aten_ops": 254,
+        "reference_aten_ops": 254,
+        "ours_module_calls": 224,
+        "reference_module_calls": 224,
+        "ours_host_ms": 35.25,
+        "reference_host_ms": 35.5,
+        "host_ratio": 0.993,
+        "status": "ok",
+    }
+    pair = {
+        "variant": "googlenet",
+        "reference": "torchvision.googlenet",
+        "batch": 1,
+        "mode": "eager",
+        "dtype": "fp32",
+        "layout": "contiguous",
+        "ours_ms": 29.5,
+        "reference_ms": 30.0,
+        "ratio": 0.983,
+        "within_5pct": True,
+        "ours_status": "ok",
+        "reference_status": "ok",
+    }
+    environment = {
+        "device_name": "cpu (x86_64, 2 threads)",
+        "torch": "2.13.0",
+        "date": "2031-02-04",
+        "references": {"torchvision": "0.28.0", "timm": None},
+    }
+    saved = {"environment": environment, "host": [host], "parity": [pair]}
+    (tmp_path / "latency_parity_cpu-2-threads.json").write_text(json.dumps(saved))
+    out = tmp_path / "out"
+    build_reports(out, results_dir=tmp_path, networks=("googlenet",), counters=())
+    page = (out / "latency.md").read_text(encoding="utf-8")
+    assert "torchvision 0.28.0" in page and "timm" not in page
+    assert "### Host work of one eager forward" in page
+    host_row = next(line for line in page.splitlines() if "35.25" in line)
+    assert host_row.startswith("| googlenet ")
+    assert [cell.strip() for cell in host_row.split("|")[3:10]] == [
+        "254",
+        "254",
+        "224",
+        "224",
+        "35.25",
+        "35.5",
+        "0.993",
+    ]
+    assert "1 of 1 measured pairs within 5%" in page
 
 
 def test_nothing_is_removed(tmp_path):

@@ -141,14 +141,14 @@ def build_reports(
             )
         )
 
-    _step(progress, "GPU latency")
+    _step(progress, "latency")
     out.text("latency.md", _latency_page(out, Path(results_dir)))
     pages.append(
         (
-            "GPU latency",
+            "Latency",
             "latency.md",
-            f"saved GPU measurements from `{_shown(Path(results_dir))}` (device and date "
-            "from each file)",
+            f"saved GPU and CPU measurements from `{_shown(Path(results_dir))}`, ours "
+            "beside the reference implementations (device and date from each file)",
         )
     )
 
@@ -231,7 +231,7 @@ def _factorization_page() -> str:
 
 
 def _read_results(path: Path) -> dict[str, Any]:
-    """One results file: its environment, sweep rows, parity rows and timer checks."""
+    """One results file: its environment, sweep, host and parity rows, timer checks."""
     data = api.read_json(path)
     has_sweep = isinstance(data, list) or (isinstance(data, dict) and "sweep" in data)
     sweep = api.latency_rows(data, path) if has_sweep else []
@@ -248,6 +248,7 @@ def _read_results(path: Path) -> dict[str, Any]:
         "environment": environment,
         "method": str(data.get("method") or ""),
         "sweep": sweep,
+        "host": list(data.get("host") or []),
         "parity": list(data.get("parity") or []),
         "timer_checks": [
             {"check": key, **values}

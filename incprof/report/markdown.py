@@ -250,7 +250,20 @@ PARITY_COLUMNS = (
     "reference_ms",
     "ratio",
     "within_5pct",
+    "ours_status",
     "reference_status",
+)
+HOST_COLUMNS = (
+    "variant",
+    "reference",
+    "ours_aten_ops",
+    "reference_aten_ops",
+    "ours_module_calls",
+    "reference_module_calls",
+    "ours_host_ms",
+    "reference_host_ms",
+    "host_ratio",
+    "status",
 )
 TIMER_COLUMNS = (
     "check",
@@ -261,37 +274,40 @@ TIMER_COLUMNS = (
     "vs_do_bench_pct",
 )
 NO_RESULTS = (
-    "No GPU latency results (`latency*.json`) are saved in `{folder}`, so this page has "
-    "no numbers. "
-    "To produce them, run `benchmarks/bench_latency.py` on a machine with a CUDA GPU "
-    "(its docstring gives the command), commit the JSON it writes to `{folder}`, and "
-    "rebuild the reports with `incprof report`."
+    "No latency results (`latency*.json`) are saved in `{folder}`, so this page has "
+    "no numbers. To produce them, run `benchmarks/bench_latency.py` on a machine with a "
+    "CUDA GPU, or with `--device cpu` (its docstring gives the commands), commit the JSON "
+    "it writes to `{folder}`, and rebuild the reports with `incprof report`."
 )
 
 
 def _environment_text(env: Record) -> str:
     parts = [f"device **{env.get('device_name') or 'unknown'}**"]
     parts += [f"{key} {env[key]}" for key in ("torch", "cuda", "cudnn") if env.get(key)]
+    references = env.get("references") or {}
+    parts += [f"{name} {v}" for name, v in sorted(references.items()) if v]
     dates = env.get("dates") or ([env["date"]] if env.get("date") else [])
     parts.append(f"measured {', '.join(dates)}" if dates else "no date recorded")
     return "; ".join(parts) + "."
 
 
 def latency_page(results: Sequence[Record], *, folder: str) -> str:
-    """GPU latency from saved benchmark files, each with its device and date; a plain
+    """Latency from saved benchmark files, each with its device and date; a plain
     statement when there are none.
 
     Each result is a mapping with ``file``, ``environment``, and optionally ``sweep``
-    (rows), ``modes`` ([(mode, latency plot, peak-share plot)]), ``parity`` (rows),
-    ``parity_summary`` (text) and ``timer_checks`` (rows).
+    (rows), ``modes`` ([(mode, latency plot, peak-share plot)]), ``host`` (rows),
+    ``parity`` (rows), ``parity_summary`` (text) and ``timer_checks`` (rows).
     """
     if not results:
-        return _page("GPU latency", NO_RESULTS.format(folder=folder))
+        return _page("Latency", NO_RESULTS.format(folder=folder))
     intro = (
-        "Measured by incprof's timer (CUDA events around each repetition, warm-up, cuDNN "
-        "autotuning, L2 flushed before each repetition; median with p10/p90). Achieved "
-        "TFLOP/s = 2 × MACs × batch / time; `peak_share_pct` is its share of the peak the "
-        "same run measured with a large matmul in that dtype. Device and date come from "
+        "On a GPU, measured by incprof's timer (CUDA events around each repetition, "
+        "warm-up, cuDNN autotuning, L2 flushed before each repetition; median with "
+        "p10/p90); on a CPU, by `torch.utils.benchmark` on the thread count in the device "
+        "name. Achieved TFLOP/s = 2 × MACs × batch / time; `peak_share_pct` is its share of "
+        "the peak the same run measured in that dtype (GPU: a large matmul; CPU: the "
+        "faster of a matmul and a 3×3 convolution). Device, date and method come from "
         "each results file."
     )
     sections = [intro]
@@ -306,6 +322,15 @@ def latency_page(results: Sequence[Record], *, folder: str) -> str:
                 _table(rows, LATENCY_COLUMNS),
                 _image(f"latency against batch, {mode}", latency_png),
                 _image(f"share of peak against batch, {mode}", share_png),
+            ]
+        if result.get("host"):
+            sections += [
+                "### Host work of one eager forward",
+                "The ATen operators and module calls one eager forward dispatches (fp32, "
+                "batch 1), and its time on the meta device: Python and dispatcher, no "
+                "kernels. At small batches eager mode on a GPU waits on this work, so "
+                "equal counts and `host_ratio` ≈ 1 mean an eager gap is not the layout's.",
+                _table(result["host"], HOST_COLUMNS),
             ]
         if result.get("parity"):
             sections += [
@@ -323,7 +348,7 @@ def latency_page(results: Sequence[Record], *, folder: str) -> str:
                 "`triton.testing.do_bench` on the same callable (`vs_do_bench_pct`).",
                 _table(result["timer_checks"], TIMER_COLUMNS),
             ]
-    return _page("GPU latency", *sections)
+    return _page("Latency", *sections)
 
 
 TABLE1_PRINTED_COLUMNS = (
@@ -420,8 +445,8 @@ def index_page(
         "Regenerate every page and plot with `incprof report` (writes to `reports/`; "
         "`incprof report --out DIR` writes elsewhere). The build is deterministic: the same "
         "code and the same results files give byte-identical files, so a diff here means "
-        "a number changed. GPU latency comes from the `latency*.json` files in "
-        "`benchmarks/results/`, written by `benchmarks/bench_latency.py` on a GPU machine."
+        "a number changed. Latency comes from the `latency*.json` files in "
+        "`benchmarks/results/`, written by `benchmarks/bench_latency.py`."
     )
     sections = [how, "## Pages", page_list]
     if networks:

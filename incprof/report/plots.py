@@ -8,6 +8,7 @@ so importing incprof does not pay for it.
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -64,6 +65,12 @@ def _plain_log_y(ax: Any) -> None:
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FuncFormatter(label))
     ax.yaxis.set_minor_formatter(FuncFormatter(label))
+
+
+def _suptitle(fig: Figure, title: str) -> None:
+    """A figure title wrapped to the figure's width (about 11 characters an inch at the
+    title's size), so that a long device name is not cut off on a one-panel figure."""
+    fig.suptitle(textwrap.fill(title, width=int(fig.get_figwidth() * 11)))
 
 
 def _panel_row(count: int, panel_width: float) -> tuple[Figure, Any]:
@@ -198,7 +205,7 @@ def rf_plot(
 
 LATENCY_METRICS = {
     "median_ms": ("median latency per batch (ms; bars: p10–p90)", True),
-    "peak_share_pct": ("achieved TFLOP/s, % of the measured matmul peak", False),
+    "peak_share_pct": ("achieved TFLOP/s, % of the measured peak", False),
 }
 
 
@@ -257,7 +264,7 @@ def latency_plot(rows: Sequence[Record], path: Path, *, mode: str, metric: str, 
             axes[0].set_ylim(bottom=0)
         if variants:
             axes[-1].legend(loc="best")
-        fig.suptitle(title)
+        _suptitle(fig, title)
         if not_run:
             fig.supxlabel("not shown: " + "; ".join(not_run), fontsize=7)
         _save(fig, path)
@@ -303,5 +310,5 @@ def parity_plot(rows: Sequence[Record], path: Path, *, title: str) -> None:
         axes[0].set_ylabel("median latency per batch (ms)")
         if variants:
             axes[-1].legend(loc="upper left", fontsize=6)
-        fig.suptitle(title)
+        _suptitle(fig, title)
         _save(fig, path)
