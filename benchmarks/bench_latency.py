@@ -39,7 +39,7 @@ import torch
 from torch import nn
 
 import incprof
-from incprof.analysis.analytic import analyze, meta_model
+from incprof.analysis.analytic import meta_model
 from incprof.analysis.latency import (
     CudaTimer,
     Timing,
@@ -48,8 +48,8 @@ from incprof.analysis.latency import (
     eager_ops,
     environment,
     forward_callable,
-    sweep,
 )
+from incprof.api import latency_records
 from incprof.baseline import device_slug
 
 PAIRS = {
@@ -334,31 +334,17 @@ def main() -> int:
             f"over 4 pairs), {how}." + (f" {args.note}" if args.note else "")
         )
     else:
-        names = [
-            "googlenet_tv",
-            "bn_inception",
-            "inception_v3",
-            "inception_v4",
-            "inception_resnet_v2",
-        ]
-        variants = [incprof.get(n) for n in names]
-        analyses = {v.name: analyze(v) for v in variants}
-        result["sweep"] = [
-            r.record()
-            for r in sweep(
-                variants,
-                macs={n: a.macs for n, a in analyses.items()},
-                input_shapes={n: a.input_shape for n, a in analyses.items()},
-                batches=batches,
-                dtypes=args.dtypes.split(","),
-                modes=args.modes.split(",") if timer is not None else ["eager"],
-                channels_last=timer is not None,
-                device=args.device,
-                progress=log,
-                timer=timer,
-                cpu_min_run_time=args.target_ms / 1000,
-            )
-        ]
+        result["sweep"] = latency_records(
+            names,
+            batches=batches,
+            dtypes=args.dtypes.split(","),
+            modes=args.modes.split(",") if timer is not None else ["eager"],
+            channels_last=timer is not None,
+            device=args.device,
+            progress=log,
+            timer=timer,
+            cpu_min_run_time=args.target_ms / 1000,
+        )
         result["method"] = f"{command_line()}." + (f" {args.note}" if args.note else "")
     result["seconds"] = time.time() - started
     slug = (

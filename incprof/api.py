@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from incprof.analysis.analytic import CostAnalysis, analyze
 from incprof.analysis.counters import COUNTERS, delta_pct, explain, run_counter
@@ -21,6 +21,9 @@ from incprof.registry import (
     list_variants,
     resolve,
 )
+
+if TYPE_CHECKING:
+    from incprof.analysis.latency import CudaTimer
 
 # The networks `incprof compare` shows when it is given none.
 MAIN_FAMILY = (
@@ -371,9 +374,12 @@ def latency_records(
     device: str = "auto",
     input_shape: InputShape | None = None,
     progress: Progress | None = None,
+    timer: CudaTimer | None = None,
+    cpu_min_run_time: float = 1.0,
 ) -> list[dict[str, Any]]:
     """One record per (variant, batch, dtype, mode): median and spread, throughput, share
-    of the device's measured peak, peak memory, and the environment."""
+    of the device's measured peak, peak memory, and the environment. ``timer`` and
+    ``cpu_min_run_time`` set how long each configuration is measured (GPU, CPU)."""
     from incprof.analysis.latency import DeviceError, resolve_device, sweep
 
     try:
@@ -392,6 +398,8 @@ def latency_records(
         channels_last=channels_last,
         device=device,
         progress=progress,
+        timer=timer,
+        cpu_min_run_time=cpu_min_run_time,
     )
     return [r.record() for r in results]
 

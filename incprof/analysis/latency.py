@@ -21,14 +21,14 @@ import datetime as _dt
 import gc
 import statistics
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from incprof.analysis.analytic import meta_model
+from incprof.analysis.analytic import analyze_module, meta_model
 from incprof.registry import InputShape, Variant, error_line
 
 DTYPES = ("fp32", "tf32", "bf16", "fp16")
@@ -246,41 +246,23 @@ class EagerOps:
 def eager_ops(model: nn.Module, input_shape: InputShape, *, batch: int = 1) -> EagerOps:
     """Count on the meta device (no kernels run, any size costs the same); fp32, eval.
 
-    ``model`` must already live there (``with torch.device("meta"): build()``), so that
+    The operators are the analytic pass's records (one per ATen call). ``model`` must
+    already live on the meta device (``with torch.device("meta"): build()``), so that
     counting never moves or copies a caller's weights.
     """
-    from torch.utils._python_dispatch import TorchDispatchMode
-
-    class _Count(TorchDispatchMode):
-        def __init__(self) -> None:
-            super().__init__()
-            self.ops = 0
-
-        def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
-            self.ops += 1
-            return func(*args, **(kwargs or {}))
-
+    if any(t.device.type != "meta" for t in [*model.parameters(), *model.buffers()]):
+        raise ValueError("eager_ops counts a model built on the meta device")
     calls = 0
 
     def _called(*_: Any) -> None:
         nonlocal calls
         calls += 1
 
-    if any(t.device.type != "meta" for t in [*model.parameters(), *model.buffers()]):
-        raise ValueError("eager_ops counts a model built on the meta device")
-    was_training = model.training
-    model.eval()
-    hooks = [m.register_forward_pre_hook(_called) for m in model.modules()]
-    x = torch.empty((batch, *input_shape), device="meta")
-    counter = _Count()
-    try:
-        with torch.no_grad(), counter:
-            model(x)
-    finally:
-        for hook in hooks:
-            hook.remove()
-        model.train(was_training)
-    return EagerOps(counter.ops, calls)
+    with ExitStack() as hooks:
+        for module in model.modules():
+            hooks.callback(module.register_forward_pre_hook(_called).remove)
+        analysis = analyze_module(model, input_shape, batch=batch)
+    return EagerOps(len(analysis.records), calls)
 
 
 # Square matmul sides for the peak: large enough to saturate the device's matmul units,
