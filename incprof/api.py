@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from incprof.analysis.analytic import CostAnalysis, analyze
 from incprof.analysis.counters import COUNTERS, delta_pct, explain, run_counter
 from incprof.analysis.receptive_field import ReceptiveFieldAnalysis, analyze_rf
+from incprof.errors import InputError
 from incprof.registry import (
     InputShape,
     RegistryError,
@@ -36,10 +37,6 @@ MAIN_FAMILY = (
 )
 
 Progress = Callable[[str], None]
-
-
-class InputError(ValueError):
-    """Input the user gave that cannot work (too small, malformed); one line for the user."""
 
 
 def parse_input(text: str | None) -> InputShape | None:

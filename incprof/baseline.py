@@ -148,12 +148,13 @@ def validate(data: Any, path: str) -> Baseline:
 
 
 def write_baseline(path: str | Path, data: Mapping[str, Any]) -> None:
-    """Write a baseline atomically: readers see the old file or the new one, never half."""
-    from incprof.files import write_text_atomic
+    """Write a baseline whole (see :mod:`incprof.files`): readers see the old file or the
+    new one, never half; a read-only baseline is refused."""
+    from incprof.files import write_text
 
     path = Path(path)
     try:
-        write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+        write_text(path, json.dumps(data, indent=2) + "\n")
     except OSError as exc:
         raise BaselineError(f"cannot write {path}: {exc.strerror or exc}") from None
 

@@ -31,12 +31,24 @@ FORMAT_OPTION = click.option(
     show_default=True,
     help="Output format; json is a list of flat records.",
 )
+
+
+class _FileName(click.Path):
+    """click.Path that keeps an empty name empty, so that it can be refused."""
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> Any:
+        if value == "":
+            self.fail("needs a file name, or - for standard output", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 OUTPUT_OPTION = click.option(
     "--output",
     "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=_FileName(dir_okay=False, allow_dash=True, path_type=Path),
     default=None,
-    help="Write to FILE (atomically) instead of standard output.",
+    help="Write to FILE instead of standard output ('-'): a symlink's target, keeping the "
+    "file's mode; a device or pipe is written straight through.",
 )
 INPUT_OPTION = click.option(
     "--input",
@@ -87,8 +99,7 @@ class IncprofGroup(click.Group):
             raise _usage_line(exc, ctx) from None
 
     def invoke(self, ctx: click.Context) -> Any:
-        from incprof.api import InputError
-        from incprof.registry import RegistryError
+        from incprof.errors import InputError, RegistryError
 
         try:
             return super().invoke(ctx)
@@ -99,29 +110,42 @@ class IncprofGroup(click.Group):
 
 
 def write_output(text: str, output: Path | None) -> None:
-    """Print, or write the whole file at once (temp file + rename): never half a report."""
-    if output is None:
-        click.echo(text, nl=False)
-        return
-    from incprof.files import write_text_atomic
+    """Print, or write ``output`` whole (see :mod:`incprof.files`): never half a report,
+    never a user's symlink, device or file mode replaced."""
+    from incprof.files import STDOUT, write_text
 
+    if output is None or str(output) == STDOUT:
+        _print(text)
+        return
     try:
-        write_text_atomic(output, text)
+        write_text(output, text)
     except OSError as exc:
         raise BadInput(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
+def _print(text: str) -> None:
+    """Standard output, flushed here so that a full device is exit 2, not a late crash."""
+    try:
+        click.echo(text, nl=False)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`incprof list | head -1`): stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise SystemExit(141) from None
+    except OSError as exc:
+        raise BadInput(f"cannot write standard output: {exc.strerror or exc}") from None
+
+
 def _check_writable(path: Path | None) -> None:
     """Refuse up front an output path that cannot be written, for commands that run long."""
-    if path is None:
+    from incprof.files import STDOUT, target
+
+    if path is None or str(path) == STDOUT:
         return
-    directory = path.parent if str(path.parent) else Path(".")
-    if path.is_dir():
-        raise BadInput(f"cannot write {path}: Is a directory")
-    if not directory.is_dir():
-        raise BadInput(f"cannot write {path}: No such file or directory")
-    if not os.access(directory, os.W_OK):
-        raise BadInput(f"cannot write {path}: Permission denied")
+    try:
+        target(path)
+    except OSError as exc:
+        raise BadInput(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def _progress() -> Callable[[str], None] | None:
@@ -425,7 +449,7 @@ LATENCY_COLUMNS = [
 @click.option("--channels-last", is_flag=True, help="Run model and input in channels_last layout.")
 @click.option(
     "--save",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=_FileName(dir_okay=False, path_type=Path),
     help="Also save the records, with their environment, as JSON (for reports and checks).",
 )
 @INPUT_OPTION
@@ -609,7 +633,16 @@ CHECK_COLUMNS = ["variant", "config", "metric", "baseline", "now", "change", "st
 @click.option(
     "--update",
     is_flag=True,
-    help="Rewrite BASELINE.json (atomically) with today's figures; create it if missing.",
+    help="Rewrite BASELINE.json with today's figures (whole, keeping its mode and symlink); "
+    "create it if missing.",
+)
+@click.option(
+    "--variants",
+    "variants_text",
+    metavar="NAME,...",
+    help="With --update: the entries the analytic baseline holds (registered names or "
+    "package.module:callable); default: the ones it holds, or every registered entry for a "
+    "new file.",
 )
 @FORMAT_OPTION
 @OUTPUT_OPTION
@@ -618,6 +651,7 @@ def check_command(
     tolerance: float,
     latency_tolerance: float,
     update: bool,
+    variants_text: str | None,
     fmt: str,
     output: Path | None,
 ) -> None:
@@ -635,7 +669,7 @@ def check_command(
     Examples:
       incprof check benchmarks/baselines/analytic.json
       incprof check benchmarks/baselines/latency_h100-80gb-hbm3.json --latency-tolerance 5
-      incprof check my_models.json --update          # accept today's figures
+      incprof check my_models.json --update --variants user_models:tiny_net,googlenet_tv
     """
     from incprof.baseline import (
         analytic_baseline,
@@ -646,12 +680,24 @@ def check_command(
         write_baseline,
     )
 
-    if update and not baseline_path.exists():
-        data = analytic_baseline()
+    if variants_text is not None and not update:
+        raise BadInput("--variants names what --update writes; give --update too")
+    names = _split(variants_text or "")
+    if variants_text is not None and not names:
+        raise BadInput(f"--variants takes comma-separated names; got {variants_text!r}")
+    if update:
+        _check_writable(baseline_path)  # before any computing, and before a read-only file
+    if names or (update and not baseline_path.exists()):
+        from incprof.registry import resolve
+
+        for name in names:
+            resolve(name)  # an unknown name fails now, not after minutes of computing
+        data = analytic_baseline(names or None)
         write_baseline(baseline_path, data)
-        click.echo(
-            f"incprof: created {baseline_path} with {len(data['entries'])} entries", err=True
-        )
+        held = f"{len(data['entries'])} entries"
+        if not names:
+            held += " (every registered entry; name yours with --variants)"
+        click.echo(f"incprof: wrote {baseline_path} with {held}", err=True)
         return
     baseline = load_baseline(baseline_path)
     gpu = current_gpu() if baseline.kind == "latency" else None
@@ -660,14 +706,16 @@ def check_command(
     )
     if update and result.updated is None:
         raise BadInput(f"cannot update {baseline_path} here: {not_here(baseline, gpu)}")
-    if fmt in ("json", "csv"):
-        write_output(_render([r.record() for r in result.rows], fmt), output)
-    else:
-        changed = [{**r.record(), "change": r.change} for r in result.rows if r.changed]
-        write_output(_render(changed, fmt, CHECK_COLUMNS) if changed else "", output)
     counts = result.counts()
     summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n) or "nothing to check"
-    click.echo(f"incprof: {baseline_path}: {len(baseline.entries)} entries, {summary}", err=True)
+    summary = f"{baseline_path}: {len(baseline.entries)} entries, {summary}"
+    if fmt in ("json", "csv"):
+        write_output(_render([r.record() for r in result.rows], fmt), output)
+        click.echo(f"incprof: {summary}", err=True)
+    else:
+        changed = [{**r.record(), "change": r.change} for r in result.rows if r.changed]
+        table = _render(changed, fmt, CHECK_COLUMNS) + "\n" if changed else ""
+        write_output(f"{table}{summary}\n", output)
     if update:
         write_baseline(baseline_path, result.updated)
         click.echo(f"incprof: updated {baseline_path}", err=True)

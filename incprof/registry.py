@@ -15,13 +15,11 @@ from typing import Any, Literal
 
 from torch import nn
 
+from incprof.errors import RegistryError, error_line
+
 Tag = Literal["network", "block", "factorization", "user"]
 TAGS: tuple[Tag, ...] = ("network", "block", "factorization")
 InputShape = tuple[int, int, int]
-
-
-class RegistryError(ValueError):
-    """A name that cannot be resolved or registered; its message is one line for the user."""
 
 
 @dataclass(frozen=True)
@@ -123,12 +121,6 @@ def get(name: str) -> Variant:
 
 
 DEFAULT_USER_INPUT: InputShape = (3, 224, 224)
-
-
-def error_line(exc: BaseException) -> str:
-    """'TypeError: first line of the message', so that a user's error stays one line."""
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 
 def load_user_variant(spec: str, input_shape: InputShape | None = None) -> Variant:

@@ -86,11 +86,10 @@ def test_small_baseline_holds_the_exact_figures(small_baseline):
     assert set(tiny) == {"variant", "input_shape", *ANALYTIC_METRICS}
 
 
-def test_unchanged_baseline_exits_0_and_prints_no_diff(baseline_file):
+def test_unchanged_baseline_exits_0_and_prints_only_the_summary(baseline_file):
     result = invoke("check", baseline_file)
     assert result.exit_code == 0, result.output
-    assert result.stdout == ""
-    assert "2 entries, 12 ok" in result.stderr
+    assert result.stdout == f"{baseline_file}: 2 entries, 12 ok\n"
 
 
 def test_a_changed_figure_exits_1_with_a_readable_diff(baseline_file):
@@ -98,7 +97,8 @@ def test_a_changed_figure_exits_1_with_a_readable_diff(baseline_file):
     old = tamper(baseline_file, "block_naive", "macs", 1.25)
     result = invoke("check", baseline_file)
     assert result.exit_code == 1
-    header, _, row = result.stdout.splitlines()
+    header, _, row, _, summary = result.stdout.splitlines()
+    assert summary == f"{baseline_file}: 2 entries, 11 ok, 1 regressed"
     assert header.split() == [
         "variant",
         "config",

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from incprof import api
-from incprof.files import write_atomic
+from incprof.files import write_into
 from incprof.report import markdown, plots
 from incprof.report.paper_tables import (
     GOOGLENET_INPUT_CHANNELS,
@@ -32,26 +32,26 @@ TABLE1_VARIANT = "googlenet"
 
 
 class _Writer:
-    """Writes files under ``root`` atomically and remembers what it wrote."""
+    """Writes files under ``root`` (whole, into what is there) and remembers what it wrote."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.written: list[Path] = []
 
-    def _atomic(self, relative: str, write: Callable[[Path], None]) -> Path:
+    def _write(self, relative: str, write: Callable[[Path], None]) -> Path:
         path = self.root / relative
         path.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(path, write)
+        write_into(path, write)
         self.written.append(path)
         return path
 
     def text(self, relative: str, text: str) -> Path:
-        return self._atomic(
+        return self._write(
             relative, lambda tmp: tmp.write_text(text, encoding="utf-8", newline="\n")
         )
 
     def plot(self, relative: str, draw: Callable[[Path], None]) -> Path:
-        return self._atomic(relative, draw)
+        return self._write(relative, draw)
 
 
 def _shown(path: Path) -> str:
