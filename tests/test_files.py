@@ -1,6 +1,7 @@
 """A write goes into what the user named: a symlink's target, the same mode, a device or a
 pipe streamed to, a read-only file refused; never a replaced link, device or mode."""
 
+import json
 import os
 import stat
 import subprocess
@@ -150,10 +151,12 @@ def test_standard_output_on_a_full_device_is_exit_2():
     )
 
 
-@pytest.mark.parametrize("option", [["--output"], ["--save"]])
-def test_an_empty_file_name_is_refused(option):
-    args = ["latency", "user_models:tiny_net", "--device", "cpu"] if option == ["--save"] else LIST_JSON
-    result = invoke(*args, *option, "")
+@pytest.mark.parametrize(
+    "args",
+    [[*LIST_JSON, "--output"], ["latency", "user_models:tiny_net", "--device", "cpu", "--save"]],
+)
+def test_an_empty_file_name_is_refused(args):
+    result = invoke(*args, "")
     assert result.exit_code == 2
     assert "needs a file name, or - for standard output" in result.output
 
@@ -179,6 +182,4 @@ def test_update_of_a_baseline_through_a_symlink_keeps_link_and_mode(tmp_path):
     result = invoke("check", link, "--update", "--variants", "user_models:tiny_net")
     assert result.exit_code == 0, result.output
     assert link.is_symlink() and stat.S_IMODE(real.stat().st_mode) == 0o600
-    import json
-
     assert json.loads(real.read_text()) == analytic_baseline(["user_models:tiny_net"])
