@@ -12,12 +12,11 @@ budget means the same thing as a number in ``incprof compare``.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 
 from torch import nn
 
-from incprof.analysis.analytic import CostAnalysis
+from incprof.analysis.analytic import CostAnalysis, meta_copy
 from incprof.api import InputError, analyze_variant, parse_input
 from incprof.registry import DEFAULT_USER_INPUT, InputShape, Variant, resolve
 
@@ -41,15 +40,13 @@ def _module_variant(model: nn.Module, shape: InputShape | None) -> Variant:
         family="user",
         tag="user",
         # A copy on the meta device: the analyzers never touch the caller's weights.
-        builder=lambda: copy.deepcopy(model).to("meta"),
+        builder=lambda: meta_copy(model),
         input_shape=shape or DEFAULT_USER_INPUT,
         reproduces="user model",
     )
 
 
 def _by(value: int, budget: float) -> str:
-    if budget <= 0:
-        return ""
     pct = 100 * (value - budget) / budget
     # One MAC over is over: never say "by 0.0%".
     return f" by {pct:.1f}%" if pct >= 0.05 else " by less than 0.1%"
@@ -72,6 +69,14 @@ def assert_budget(
     assert more (``.by_module()``, ``.unknown_ops()``).
     """
     __tracebackhide__ = True  # pytest shows the budget line, not this function
+    budgets = {"macs": macs, "params": params, "params_with_aux": params_with_aux}
+    given = {metric: budget for metric, budget in budgets.items() if budget is not None}
+    if not given:
+        # A call that checks nothing would pass forever: a silent, useless test.
+        raise ValueError("give at least one budget: macs=, params= or params_with_aux=")
+    for metric, budget in given.items():
+        if not budget > 0:  # NaN too
+            raise ValueError(f"the {metric} budget must be positive; got {budget!r}")
     shape = _input_shape(input)
     if isinstance(model_or_name, nn.Module):
         variant = _module_variant(model_or_name, shape)
@@ -79,13 +84,7 @@ def assert_budget(
         variant = resolve(model_or_name, shape)
     analysis = analyze_variant(variant, shape, batch=batch)
     over = []
-    for metric, budget in (
-        ("macs", macs),
-        ("params", params),
-        ("params_with_aux", params_with_aux),
-    ):
-        if budget is None:
-            continue
+    for metric, budget in given.items():
         value = getattr(analysis, metric)
         if value > budget:
             over.append(f"{metric} {value:,} exceed the budget {budget:,.0f}{_by(value, budget)}")

@@ -78,3 +78,28 @@ def test_bad_input_and_too_small_input_say_so():
         assert_budget(conv_net(), macs=1, input="3x16")
     with pytest.raises(InputError, match="the smallest square input that runs is 3x7x7"):
         assert_budget("user_models:strided_net", macs=1, input=(3, 5, 5))
+
+
+def test_tied_parameters_count_once_whatever_the_path_in():
+    from user_models import TIED_PARAMS, tied_convs
+
+    from incprof.analysis.analytic import analyze_module
+    from incprof.api import compare_records
+
+    on_cpu = tied_convs()
+    assert on_cpu.first.weight is on_cpu.second.weight
+    analysis = assert_budget(on_cpu, params=TIED_PARAMS, input=(4, 8, 8))
+    assert (analysis.params, analysis.params_with_aux) == (TIED_PARAMS, TIED_PARAMS)
+    assert analyze_module(on_cpu, (4, 8, 8)).params == TIED_PARAMS
+    (record,) = compare_records(["user_models:tied_convs"], input_shape=(4, 8, 8))
+    assert (record["params"], record["params_with_aux"]) == (TIED_PARAMS, TIED_PARAMS)
+    # The caller's model is untouched: still on the CPU, still tied.
+    assert on_cpu.first.weight.device.type == "cpu"
+    assert on_cpu.first.weight is on_cpu.second.weight
+
+
+def test_a_budget_must_be_given_and_not_negative():
+    with pytest.raises(ValueError, match="give at least one budget"):
+        assert_budget(conv_net(), input=(3, 16, 16))
+    with pytest.raises(ValueError, match="the macs budget must be positive; got -1"):
+        assert_budget(conv_net(), macs=-1, input=(3, 16, 16))

@@ -52,3 +52,27 @@ class _BadForward(nn.Module):
 
 def bad_forward() -> nn.Module:
     return _BadForward()
+
+
+class _TiedConvs(nn.Module):
+    """Two 4→4 3×3 convs sharing one weight (as a decoder reuses its encoder's).
+
+    Unique parameters: the shared weight 4·4·3·3 = 144 and two biases of 4: 152. Counted
+    once per module that holds it, the weight would make 296.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Conv2d(4, 4, 3, padding=1)
+        self.second = nn.Conv2d(4, 4, 3, padding=1)
+        self.second.weight = self.first.weight
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(torch.relu(self.first(x)))
+
+
+TIED_PARAMS = 4 * 4 * 3 * 3 + 4 + 4
+
+
+def tied_convs() -> nn.Module:
+    return _TiedConvs()

@@ -272,6 +272,21 @@ def module_tracking(
         yield
 
 
+def meta_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with every parameter and buffer on the meta device, ties kept.
+
+    ``model.to("meta")`` gives each module that holds a parameter a new one, so a weight
+    two modules share (a decoder reusing its encoder's) would become two and be counted
+    twice. Here each tensor is mapped once, through deepcopy's memo, and no data is copied.
+    """
+    memo: dict[int, Any] = {}
+    for p in model.parameters():
+        memo[id(p)] = nn.Parameter(torch.empty_like(p, device="meta"), p.requires_grad)
+    for b in model.buffers():
+        memo[id(b)] = torch.empty_like(b, device="meta")
+    return copy.deepcopy(model, memo)
+
+
 def meta_model(variant: Variant, overrides: dict[str, Any] | None = None) -> nn.Module:
     """Build a variant with its parameters on the meta device (no memory, no init cost)."""
     overrides = overrides or {}
@@ -280,7 +295,7 @@ def meta_model(variant: Variant, overrides: dict[str, Any] | None = None) -> nn.
             return variant.build(**overrides)
     except (NotImplementedError, RuntimeError):
         # Some user models initialise from real data; build on the CPU, then drop the data.
-        return variant.build(**overrides).to("meta")
+        return meta_copy(variant.build(**overrides))
 
 
 def analyze_module(
@@ -292,7 +307,7 @@ def analyze_module(
 ) -> CostAnalysis:
     """Analytic cost of ``model``'s eval forward on a ``batch × input_shape`` input."""
     if any(p.device.type != "meta" for p in model.parameters()):
-        model = copy.deepcopy(model).to("meta")
+        model = meta_copy(model)
     was_training = model.training
     model.eval()
     named = dict(model.named_modules())
