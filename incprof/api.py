@@ -105,12 +105,34 @@ def _on_input(variant: Variant, shape: InputShape, run: Callable[[], T]) -> T:
         return run()
     except RegistryError:
         raise
-    except RuntimeError as exc:
+    except (RuntimeError, NotImplementedError) as exc:
+        if needs_real_data(exc):
+            raise NeedsRealData(
+                f"{variant.name} reads tensor values in its forward ({error_line(exc)[:120]}):"
+                " the analysis runs on the meta device, without data, so it cannot price it;"
+                " 'incprof latency' runs real tensors and can time it"
+            ) from None
+        if isinstance(exc, NotImplementedError):
+            raise InputError(f"{variant.name} failed: {error_line(exc)}") from None
         raise _too_small(variant, shape, exc) from None
     except Exception as exc:  # a user's forward raising is their model's problem, not a crash
         raise InputError(
             f"{variant.name} failed on a {'x'.join(map(str, shape))} input: {error_line(exc)}"
         ) from None
+
+
+class NeedsRealData(InputError):
+    """A model whose forward reads tensor values (``.item()``, ``if x.sum() > 0``,
+    ``nonzero``): the meta device has no values to give it."""
+
+
+# What torch says when a meta tensor is asked for a value or a data-dependent shape.
+_DATA_DEPENDENT = ("meta tensor", "data-independent", "data-dependent", "_local_scalar_dense")
+
+
+def needs_real_data(exc: BaseException) -> bool:
+    """Whether a meta-device forward failed for want of values rather than of size."""
+    return any(marker in str(exc) for marker in _DATA_DEPENDENT)
 
 
 def analyze_variant(
@@ -384,11 +406,18 @@ def latency_records(
     except DeviceError as exc:
         raise InputError(str(exc)) from None
     variants = [resolve(name, input_shape) for name in names]
-    analyses = {v.name: analyze_variant(v, input_shape) for v in variants}
+    macs: dict[str, int | None] = {}
+    shapes: dict[str, InputShape] = {}
+    for variant in variants:
+        shapes[variant.name] = input_shape or variant.input_for()
+        try:
+            macs[variant.name] = analyze_variant(variant, input_shape).macs
+        except NeedsRealData:
+            macs[variant.name] = None  # timed all the same; no TFLOP/s without MACs
     results = sweep(
         variants,
-        macs={name: a.macs for name, a in analyses.items()},
-        input_shapes={name: a.input_shape for name, a in analyses.items()},
+        macs=macs,
+        input_shapes=shapes,
         batches=batches,
         dtypes=dtypes,
         modes=modes,

@@ -240,10 +240,13 @@ def show_command(
             f"other ops {analysis.other_ops:,}\n"
         )
         unknown = analysis.unknown_ops()
+        columns = [c for c in rows[0] if c != "unknown_ops"] if rows else None
         if unknown:
             header += f"unknown operators (not counted): {', '.join(sorted(unknown))}\n"
-        write_output(header + "\n" + _render(rows, fmt), output)
+            columns = None  # with the column that says which module ran them
+        write_output(header + "\n" + _render(rows, fmt, columns), output)
     else:
+        # Every row names the unknown operators its module ran (not counted in its MACs).
         write_output(_render(rows, fmt), output)
 
 

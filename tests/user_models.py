@@ -1,5 +1,7 @@
 """Small user models for the ``package.module:callable`` path (imported by spec in tests)."""
 
+import dataclasses
+
 import torch
 from torch import nn
 
@@ -76,3 +78,73 @@ TIED_PARAMS = 4 * 4 * 3 * 3 + 4 + 4
 
 def tied_convs() -> nn.Module:
     return _TiedConvs()
+
+
+class _TwoHeads(nn.Module):
+    """A 3→4 1×1 conv feeding two heads, returned in the container ``wrap`` builds."""
+
+    def __init__(self, wrap) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(3, 4, 1, bias=False)
+        self.boxes = nn.Conv2d(4, 2, 1, bias=False)
+        self.scores = nn.Conv2d(4, 1, 1, bias=False)
+        self.wrap = wrap
+
+    def forward(self, x: torch.Tensor):
+        y = self.stem(x)
+        return self.wrap(self.boxes(y), self.scores(y))
+
+
+@dataclasses.dataclass
+class Detections:
+    boxes: torch.Tensor
+    scores: torch.Tensor
+
+
+# Per pixel of the input: stem 3·4 MACs, boxes 4·2, scores 4·1.
+TWO_HEADS_MACS_PER_PIXEL = 3 * 4 + 4 * 2 + 4 * 1
+
+
+def dict_heads() -> nn.Module:
+    return _TwoHeads(lambda boxes, scores: {"boxes": boxes, "extra": {"scores": [scores]}})
+
+
+def tuple_heads() -> nn.Module:
+    return _TwoHeads(lambda boxes, scores: (boxes, scores))
+
+
+def dataclass_heads() -> nn.Module:
+    return _TwoHeads(Detections)
+
+
+class _Gated(nn.Module):
+    """Takes a branch by the value of its input: data-dependent control flow."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.conv(x)
+        return y if y.mean().item() > 0 else -y
+
+
+def gated() -> nn.Module:
+    return _Gated()
+
+
+class _Cumulative(nn.Module):
+    """A conv, then a cumulative sum in the model's own forward (an operator no formula
+    prices), then another conv."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+        self.head = nn.Sequential(nn.Conv2d(4, 2, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(torch.cumsum(self.conv(x), dim=1))
+
+
+def cumulative() -> nn.Module:
+    return _Cumulative()

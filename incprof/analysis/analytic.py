@@ -11,8 +11,9 @@ dispatcher; each operator is charged to the innermost module running when it was
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -116,6 +117,7 @@ class CostAnalysis:
             prefix = info.name + "."
             mine = [r for r in self.records if r.module == info.name or r.module.startswith(prefix)]
             macs = sum(r.macs for r in mine)
+            unknown = Counter(r.operator for r in mine if not r.known)
             params = sum(
                 n
                 for m, n in self.used_params_by_module.items()
@@ -131,10 +133,12 @@ class CostAnalysis:
                     "macs": macs,
                     "other_ops": sum(r.other_ops for r in mine),
                     "macs_pct": 100.0 * macs / total_macs,
+                    "unknown_ops": _counts_text(unknown),
                 }
             )
         root = [r for r in self.records if r.module == ROOT]
-        if root and (sum(r.macs for r in root) or sum(r.other_ops for r in root)):
+        root_unknown = Counter(r.operator for r in root if not r.known)
+        if root and (any(r.macs or r.other_ops for r in root) or root_unknown):
             rows.append(
                 {
                     "module": ROOT,
@@ -145,6 +149,7 @@ class CostAnalysis:
                     "macs": sum(r.macs for r in root),
                     "other_ops": sum(r.other_ops for r in root),
                     "macs_pct": 100.0 * sum(r.macs for r in root) / total_macs,
+                    "unknown_ops": _counts_text(root_unknown),
                 }
             )
         return rows
@@ -160,8 +165,35 @@ class CostAnalysis:
             "macs": self.macs,
             "flops": self.flops,
             "other_ops": self.other_ops,
-            "unknown_ops": ", ".join(f"{k}×{v}" for k, v in sorted(unknown.items())),
+            "unknown_ops": _counts_text(unknown),
         }
+
+
+def _counts_text(counts: Mapping[str, int]) -> str:
+    """'hardswish×2, lstm×1': operators and how often each ran, by name."""
+    return ", ".join(f"{k}×{v}" for k, v in sorted(counts.items()))
+
+
+def tensor_leaves(value: Any) -> list[torch.Tensor]:
+    """Every tensor in a model's output, in order: a tensor, or tensors nested in tuples,
+    lists, dicts and dataclasses (detection and multi-head models return those)."""
+    if isinstance(value, torch.Tensor):
+        return [value]
+    if isinstance(value, Mapping):
+        items: Iterable[Any] = value.values()
+    elif isinstance(value, tuple | list):
+        items = value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        items = (getattr(value, f.name) for f in dataclasses.fields(value))
+    else:
+        return []
+    return [leaf for item in items for leaf in tensor_leaves(item)]
+
+
+def first_tensor(value: Any) -> torch.Tensor | None:
+    """The main output: the first tensor leaf, or None when there is none."""
+    leaves = tensor_leaves(value)
+    return leaves[0] if leaves else None
 
 
 def _kernel_text(module: nn.Module) -> str:
@@ -261,8 +293,8 @@ def module_tracking(
 
             def post(_m: nn.Module, _inputs: Any, output: Any, name: str = name) -> None:
                 stack.pop()
-                first = output[0] if isinstance(output, tuple | list) else output
-                if isinstance(first, torch.Tensor) and not outputs[name]:
+                first = first_tensor(output)
+                if first is not None and not outputs[name]:
                     outputs[name] = tuple(first.shape)
                 if on_output is not None:
                     on_output(name, output)
@@ -324,7 +356,9 @@ def analyze_module(
             out = model(x)
     finally:
         model.train(was_training)
-    first = out[0] if isinstance(out, tuple | list) else out
+    first = first_tensor(out)
+    if first is None:
+        raise TypeError(f"the output holds no tensor (a {type(out).__name__})")
     used_by_module: dict[str, int] = defaultdict(int)
     for pid in mode.used:
         owner, numel = param_owner[pid]

@@ -391,7 +391,7 @@ class _Skip(Exception):
 def measure(
     variant: Variant,
     *,
-    macs: int,
+    macs: int | None,
     input_shape: InputShape,
     batch: int,
     dtype: str,
@@ -461,7 +461,7 @@ def measure(
         fn = model = x = None
         _release(device)
     seconds = timing.median_ms * 1e-3
-    tflops = 2 * macs * batch / seconds / 1e12
+    tflops = 2 * macs * batch / seconds / 1e12 if macs is not None else None
     return LatencyRecord(
         **base,
         status="ok",
@@ -473,7 +473,7 @@ def measure(
         images_per_s=batch / seconds,
         tflops=tflops,
         peak_tflops=peak_tflops,
-        peak_share_pct=100 * tflops / peak_tflops if peak_tflops else None,
+        peak_share_pct=100 * tflops / peak_tflops if peak_tflops and tflops else None,
         peak_memory_mib=memory,
     )
 
@@ -487,7 +487,7 @@ def _release(device: str) -> None:
 def sweep(
     variants: Sequence[Variant],
     *,
-    macs: dict[str, int],
+    macs: dict[str, int | None],
     input_shapes: dict[str, InputShape],
     batches: Sequence[int] = (1,),
     dtypes: Sequence[str] = ("fp32",),

@@ -27,7 +27,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from incprof.analysis.analytic import ROOT, meta_model, module_tracking, run_op
+from incprof.analysis.analytic import ROOT, first_tensor, meta_model, module_tracking, run_op
 from incprof.registry import InputShape, Variant
 
 aten = torch.ops.aten
@@ -286,7 +286,7 @@ def analyze_module_rf(
     seen: dict[str, EndpointField] = {}
 
     def on_output(module_name: str, output: Any) -> None:
-        first = output[0] if isinstance(output, tuple | list) else output
+        first = first_tensor(output)
         field = mode.field_of(first)
         if module_name in wanted and isinstance(field, Field) and module_name not in seen:
             seen[module_name] = EndpointField(module_name, tuple(first.shape), field)
@@ -295,7 +295,7 @@ def analyze_module_rf(
     with torch.no_grad(), module_tracking(model, stack, shapes, on_output), mode:
         mode.track(x, IDENTITY)
         out = model(x)
-    first = out[0] if isinstance(out, tuple | list) else out
+    first = first_tensor(out)
     final_source = mode.before_global
     if final_source is None and isinstance(mode.field_of(first), Field):
         final_source = (first, mode.field_of(first))
