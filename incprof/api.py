@@ -57,9 +57,9 @@ def parse_input(text: str | None) -> InputShape | None:
 
 def parse_list(text: str, allowed: Sequence[str], option: str) -> list[str]:
     """'fp32,bf16' -> ['fp32', 'bf16'], each checked against ``allowed``."""
-    values = [v.strip() for v in text.split(",") if v.strip()]
+    values = [v.strip() for v in text.split(",")]
     bad = [v for v in values if v not in allowed]
-    if bad or not values:
+    if bad:
         raise InputError(
             f"{option} takes a comma-separated list of {', '.join(allowed)}; got {text!r}"
         )
@@ -67,9 +67,9 @@ def parse_list(text: str, allowed: Sequence[str], option: str) -> list[str]:
 
 
 def parse_batches(text: str) -> list[int]:
-    """'1,32,256' -> [1, 32, 256]."""
+    """'1,32,256' -> [1, 32, 256]; an empty item ('1,,2') is a mistake, not a skip."""
     try:
-        batches = [int(v) for v in text.split(",") if v.strip()]
+        batches = [int(v) for v in text.split(",")]
     except ValueError:
         batches = []
     if not batches or min(batches) < 1:
@@ -223,8 +223,8 @@ def compare_records(
 ) -> list[dict[str, Any]]:
     """One record per variant: analytic cost, and each named counter's MACs beside it."""
     records = []
-    for i, name in enumerate(names, 1):
-        variant = resolve(name, input_shape)
+    variants = [resolve(name, input_shape) for name in names]  # a bad name fails first
+    for i, variant in enumerate(variants, 1):
         if progress:
             progress(f"[{i}/{len(names)}] {variant.name}")
         analysis = analyze_variant(variant, input_shape)
@@ -237,10 +237,18 @@ def compare_records(
         record["top1"] = accuracy.top1 if accuracy else None
         record["top5"] = accuracy.top5 if accuracy else None
         record["accuracy_source"] = accuracy.source if accuracy else ""
+        default = variant.input_for()
+        if accuracy and shape != default:
+            # Published accuracy holds at the input it was measured at, not at another.
+            record.update(
+                top1=None,
+                top5=None,
+                accuracy_source=f"published at {'x'.join(map(str, default))}, not this input",
+            )
         errors = []
         for counter in counters:
             result = run_counter(counter, variant, shape, analysis)
-            record[f"macs_{counter}"] = result.macs
+            record[counter_key(counter)] = result.macs
             if result.error:
                 errors.append(result.error)
         if counters:
@@ -268,13 +276,60 @@ def add_baseline_ratios(records: list[dict[str, Any]], baseline: str) -> None:
                 record[f"{metric}_vs_baseline"] = None
 
 
-def sort_records(records: list[dict[str, Any]], column: str) -> list[dict[str, Any]]:
-    """Sort by ``column`` ascending, or descending with a leading '-'; blanks go last."""
-    descending = column.startswith("-")
-    key = column.lstrip("-")
-    if records and not any(key in r for r in records):
-        choices = ", ".join(dict.fromkeys(k for r in records for k in r))
-        raise InputError(f"--sort {key!r} is not a column; choose one of {choices}")
+# The keys of a compare record: always, per measured counter, with latency columns, and
+# with a reference variant (--baseline). A test holds compare_records to this list.
+COMPARE_KEYS = (
+    "variant",
+    "input_shape",
+    "params",
+    "params_with_aux",
+    "macs",
+    "flops",
+    "other_ops",
+    "unknown_ops",
+    "rf_size",
+    "rf_stride",
+    "top1",
+    "top5",
+    "accuracy_source",
+)
+LATENCY_KEYS = ("latency_ms", "latency_p10_ms", "latency_p90_ms", "images_per_s", "latency_config")
+
+
+def counter_key(counter: str) -> str:
+    """The compare column of a measured counter's MACs (snake_case, as JSON keys are)."""
+    return "macs_" + counter.replace("-", "_")
+
+
+def compare_keys(
+    counters: Sequence[str] = (), *, latency: bool = False, baseline: bool = False
+) -> list[str]:
+    """Every key a compare record can hold with these options, in column order."""
+    keys = list(COMPARE_KEYS) + [counter_key(c) for c in counters]
+    if counters:
+        keys.append("counter_errors")
+    if latency:
+        keys += LATENCY_KEYS
+    if baseline:
+        keys += [f"{metric}_vs_baseline" for metric in RATIO_METRICS]
+    return keys
+
+
+def sort_order(text: str, keys: Sequence[str]) -> tuple[str, bool]:
+    """'-macs' -> ('macs', descending); checked against ``keys`` before any computing."""
+    descending = text.startswith("-")
+    key = text[1:] if descending else text
+    if not key:
+        raise InputError(f"--sort needs a column name, e.g. macs or -macs; got {text!r}")
+    if key not in keys:
+        raise InputError(f"--sort {key!r} is not a column; choose one of {', '.join(keys)}")
+    return key, descending
+
+
+def sort_records(
+    records: list[dict[str, Any]], key: str, *, descending: bool = False
+) -> list[dict[str, Any]]:
+    """Sort by ``key``; blanks go last whichever the order."""
     present = [r for r in records if r.get(key) is not None]
     blank = [r for r in records if r.get(key) is None]
     return sorted(present, key=lambda r: r[key], reverse=descending) + blank
@@ -293,12 +348,28 @@ def read_json(path: str | Path) -> Any:
         raise InputError(f"{path} is not JSON: not UTF-8 text") from None
 
 
-def latency_rows(data: Any, path: str | Path) -> list[dict[str, Any]]:
-    """The latency records of a results file's JSON: a list (``incprof latency --save``)
-    or a dict with ``sweep`` (benchmarks/bench_latency.py)."""
-    rows = data.get("sweep") if isinstance(data, dict) else data
-    if not isinstance(rows, list) or not all(isinstance(r, dict) and "variant" in r for r in rows):
-        raise InputError(f"{path} holds no latency records (a list, or a dict with 'sweep')")
+def latency_rows(data: Any, path: str | Path, *, parity: bool = True) -> list[dict[str, Any]]:
+    """The latency records of a results file's JSON, each with its ``device_name``: a
+    list (``incprof latency --save``), or a dict with ``sweep`` rows and, with ``parity``,
+    the ``parity`` rows' own side (``ours_ms``, ``ours_status``) of benchmarks/bench_latency.py.
+    """
+    if isinstance(data, list):
+        rows = data
+    elif isinstance(data, dict):
+        device = (data.get("environment") or {}).get("device_name")
+        ours = [
+            {**r, "median_ms": r.get("ours_ms"), "status": r.get("ours_status")}
+            for r in (data.get("parity") or [] if parity else [])
+            if isinstance(r, dict)
+        ]
+        sweep = data.get("sweep") or []
+        rows = [{"device_name": device, **r} for r in [*ours, *sweep] if isinstance(r, dict)]
+    else:
+        rows = []
+    if not rows or not all(isinstance(r, dict) and "variant" in r for r in rows):
+        raise InputError(
+            f"{path} holds no latency records (a list, or a dict with 'sweep' or 'parity')"
+        )
     return rows
 
 
@@ -309,24 +380,32 @@ def load_latency_results(path: str) -> list[dict[str, Any]]:
 
 def join_latency(
     records: list[dict[str, Any]], results: Sequence[dict[str, Any]], *, batch: int = 1
-) -> None:
-    """Add latency columns from saved results: per variant, the ok row at ``batch``,
-    preferring fp32 eager, else the first such row."""
+) -> list[str]:
+    """Add latency columns from saved results: per variant, the ok row at ``batch`` and
+    the record's input (a row that names none was measured at the variant's default),
+    preferring fp32 eager, else the first such row. Returns the variants left blank."""
+    missing = []
     for record in records:
+        default = "x".join(map(str, resolve(record["variant"]).input_for()))
         rows = [
             r
             for r in results
             if r.get("variant") == record["variant"]
             and r.get("batch") == batch
             and r.get("status") == "ok"
+            and (r.get("input_shape") or default) == record["input_shape"]
         ]
         rows.sort(key=lambda r: (r.get("dtype") != "fp32", r.get("mode") != "eager"))
         best = rows[0] if rows else {}
+        if not best:
+            missing.append(record["variant"])
+        median = best.get("median_ms")
         record.update(
-            latency_ms=best.get("median_ms"),
+            latency_ms=median,
             latency_p10_ms=best.get("p10_ms"),
             latency_p90_ms=best.get("p90_ms"),
-            images_per_s=best.get("images_per_s"),
+            # Parity files hold times only: throughput follows from the batch.
+            images_per_s=best.get("images_per_s") or (1e3 * batch / median if median else None),
             # Saved files from elsewhere may lack a field: say what is there.
             latency_config=(
                 ", ".join(
@@ -344,6 +423,7 @@ def join_latency(
                 else "no saved result"
             ),
         )
+    return missing
 
 
 def counter_records(

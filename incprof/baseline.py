@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from incprof.analysis.latency import DTYPES, MODES
-from incprof.api import InputError, analyze_variant, compare_records, read_json
+from incprof.api import InputError, analyze_variant, compare_records, latency_rows, read_json
 from incprof.registry import InputShape, RegistryError, list_variants, resolve
 
 SCHEMA = "incprof-baseline"
@@ -385,21 +385,13 @@ def check(
 
 
 def _result_rows(path: Path) -> list[dict[str, Any]]:
-    """Latency rows of a results file, each with its device: benchmarks' parity files
-    (``ours_ms``), sweep files, or a list saved by ``incprof latency --save``."""
-    data = _read_json(path)
-    if isinstance(data, list):
-        return [r for r in data if isinstance(r, dict)]
-    if not isinstance(data, dict):
-        raise BaselineError(f"{path} holds no latency results")
-    device = (data.get("environment") or {}).get("device_name")
-    parity = [
-        {**r, "median_ms": r.get("ours_ms"), "status": r.get("ours_status")}
-        for r in data.get("parity", [])
-        if isinstance(r, dict)
-    ]
-    sweep = [r for r in data.get("sweep", []) if isinstance(r, dict)]
-    return [{"device_name": device, **r} for r in parity + sweep]
+    """Latency rows of a results file (see :func:`incprof.api.latency_rows`)."""
+    try:
+        return latency_rows(_read_json(path), path)
+    except BaselineError:
+        raise
+    except InputError as exc:
+        raise BaselineError(str(exc)) from None
 
 
 def _default_input(name: str) -> str | None:

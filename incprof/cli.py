@@ -105,6 +105,10 @@ class IncprofGroup(click.Group):
             return super().invoke(ctx)
         except (InputError, RegistryError) as exc:
             raise BadInput(str(exc)) from None
+        except KeyboardInterrupt:
+            # 130 as a shell reports Ctrl-C; 1 is what `check` means by "regressed".
+            click.echo("incprof: interrupted", err=True)
+            raise click.exceptions.Exit(130) from None
         except click.UsageError as exc:
             raise _usage_line(exc, ctx) from None
 
@@ -314,17 +318,20 @@ def compare_command(
       incprof compare
       incprof compare googlenet_tv inception_v3 --counters analytic,torch,fvcore
       incprof compare --baseline googlenet --sort -macs
-      incprof compare --results benchmarks/results/latency_sweep_h100-80gb-hbm3.json --batch 32
+      incprof compare googlenet_tv inception_v3 --batch 32 \\
+        --results benchmarks/results/latency_parity_h100-80gb-hbm3.json
     """
     from incprof.analysis.counters import COUNTERS
     from incprof.api import (
         MAIN_FAMILY,
         add_baseline_ratios,
+        compare_keys,
         compare_records,
         join_latency,
         latency_records,
         load_latency_results,
         parse_input,
+        sort_order,
         sort_records,
     )
 
@@ -340,17 +347,33 @@ def compare_command(
     if baseline and baseline not in names:
         names.append(baseline)
     shape = parse_input(input_text)
+    keys = compare_keys(counters, latency=bool(latency or results), baseline=bool(baseline))
+    order = sort_order(sort_column, keys) if sort_column is not None else None
     saved = load_latency_results(results) if results else None
+    if saved is not None and not any(r.get("batch") == batch for r in saved):
+        found = sorted({r["batch"] for r in saved if isinstance(r.get("batch"), int)})
+        raise BadInput(
+            f"{results} has no latency results at batch {batch}"
+            f" (it has batch {', '.join(map(str, found)) or 'none'}); choose one with --batch"
+        )
     records = compare_records(names, input_shape=shape, counters=counters, progress=_progress())
-    columns = COMPARE_COLUMNS + [f"macs_{c}" for c in counters] + ["top1", "top5"]
+    columns = [k for k in COMPARE_COLUMNS if k in keys] + [k for k in keys if k.startswith("macs_")]
+    columns += ["top1", "top5"]
     if latency:
-        timed = latency_records(
+        saved = latency_records(
             names, batches=[batch], device=device, input_shape=shape, progress=_progress()
         )
-        saved = timed
     if saved is not None:
-        join_latency(records, saved, batch=batch)
+        missing = join_latency(records, saved, batch=batch)
+        if missing:
+            where = results or "the measurement"
+            click.echo(
+                f"incprof: {where} has no ok result at batch {batch} and this input for "
+                f"{', '.join(missing)}: its latency columns are blank",
+                err=True,
+            )
         columns += ["latency_ms", "latency_p10_ms", "latency_p90_ms", "images_per_s"]
+        columns += ["latency_config"]
     if baseline:
         add_baseline_ratios(records, baseline)
         columns += [
@@ -358,8 +381,8 @@ def compare_command(
             for c in ("params_vs_baseline", "macs_vs_baseline", "latency_ms_vs_baseline")
             if any(c in r for r in records)
         ]
-    if sort_column:
-        records = sort_records(records, sort_column)
+    if order is not None:
+        records = sort_records(records, order[0], descending=order[1])
     if any(r["unknown_ops"] for r in records):
         columns.append("unknown_ops")
     if any(r.get("counter_errors") for r in records):
@@ -577,6 +600,9 @@ def rf_command(variant: str, input_text: str | None, fmt: str, output: Path | No
     write_output(_render(rows, fmt), output)
 
 
+DEFAULT_RESULTS = Path("benchmarks/results")
+
+
 @cli.command("report")
 @click.option(
     "--out",
@@ -590,11 +616,11 @@ def rf_command(variant: str, input_text: str | None, fmt: str, output: Path | No
     "--results",
     "results_dir",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("benchmarks/results"),
-    show_default=True,
-    help="Folder of saved latency results (JSON, GPU or CPU) for the latency page.",
+    default=None,
+    help="Folder of saved latency results (latency*.json, GPU or CPU) for the latency page "
+    f"[default: {DEFAULT_RESULTS}, from the repository root].",
 )
-def report_command(out_dir: Path, results_dir: Path) -> None:
+def report_command(out_dir: Path, results_dir: Path | None) -> None:
     """Regenerate the Markdown reports: family overview, one page per network, the
     factorization study, counter agreement, latency and GoogLeNet's Table 1.
 
@@ -607,6 +633,21 @@ def report_command(out_dir: Path, results_dir: Path) -> None:
     """
     from incprof.report.build import build_reports
 
+    if results_dir is not None and not results_dir.is_dir():
+        raise BadInput(f"--results {results_dir}: no such folder")
+    results_dir = results_dir or DEFAULT_RESULTS
+    if not results_dir.is_dir():
+        click.echo(
+            f"incprof: no {results_dir} folder here (run from the repository root, or give "
+            "--results): the latency page will have no measurements and no plots",
+            err=True,
+        )
+    elif not any(results_dir.glob("latency*.json")):
+        click.echo(
+            f"incprof: {results_dir} holds no latency*.json: the latency page will have no "
+            "measurements and no plots",
+            err=True,
+        )
     try:
         written = build_reports(out_dir, results_dir=results_dir, progress=_progress())
     except OSError as exc:

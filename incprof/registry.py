@@ -115,7 +115,9 @@ def get(name: str) -> Variant:
     if key in _VARIANTS:
         return _VARIANTS[key]
     choices = [*_VARIANTS, *_ALIASES]
-    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    # An alias that is close names its variant: suggest the name 'incprof list' shows.
+    matches = difflib.get_close_matches(name, choices, n=6, cutoff=0.5)
+    close = list(dict.fromkeys(_ALIASES.get(m, m) for m in matches))[:3]
     hint = f"; did you mean {', '.join(close)}?" if close else "; run 'incprof list' to see them"
     raise RegistryError(f"unknown variant {name!r}{hint}")
 

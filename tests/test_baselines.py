@@ -349,5 +349,5 @@ def test_latency_baselines_from_parity_and_sweep_results(tmp_path):
 def test_a_bad_results_file_is_a_baseline_error(tmp_path):
     path = tmp_path / "results.json"
     path.write_text('"just a string"')
-    with pytest.raises(BaselineError, match="holds no latency results"):
+    with pytest.raises(BaselineError, match="holds no latency records"):
         latency_baselines_from_results([path])

@@ -234,7 +234,7 @@ def _read_results(path: Path) -> dict[str, Any]:
     """One results file: its environment, sweep, host and parity rows, timer checks."""
     data = api.read_json(path)
     has_sweep = isinstance(data, list) or (isinstance(data, dict) and "sweep" in data)
-    sweep = api.latency_rows(data, path) if has_sweep else []
+    sweep = api.latency_rows(data, path, parity=False) if has_sweep else []
     data = data if isinstance(data, dict) else {}
     environment = dict(data.get("environment") or {})
     if not environment and sweep:  # `incprof latency --save` rows carry their environment
