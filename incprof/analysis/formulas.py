@@ -6,18 +6,32 @@ shapes are read) and returns a :class:`Cost`. They are registered per ATen opera
 
 Conventions (DESIGN.md): ``macs`` are the multiply-accumulates of convolutions and matrix
 products, bias adds excluded. Everything else is ``other_ops``, one op per elementary
-operation on an output element:
+operation on an output element (per-row or per-group scalars, such as a norm's 1/std, are
+not counted: they scale with rows, not elements):
 
-=====================  =====================================================
-bias add               1 per output element
-batch norm (eval)      2 per element (the folded per-channel scale and shift)
-activation             1 per element
-add / sub / mul / div  1 per output element
-max / avg pool         k_h · k_w per output element (one per window element)
-adaptive avg pool      the bin's size per output element
-mean                   1 per input element
-concat, views, pads    0 (data movement)
-=====================  =====================================================
+========================  ==================================================================
+bias add                  1 per output element
+batch norm (eval)         2 per element (the folded per-channel scale and shift)
+layer / group norm        5 per element (mean 1, variance 2, normalise 2) + 1 per γ, β present
+instance / training BN    as layer / group norm: the statistics come from the input
+activation                1 per element, whatever its formula (hardswish, PReLU, Mish …)
+softmax, log_softmax      3 per element (exp, sum, divide or subtract the log of the sum)
+add / sub / mul / div     1 per output element
+exp, sqrt, pow, clamp …   1 per output element (unary math, clamp, compare, where)
+max / avg pool            k_h · k_w per output element (one per window element)
+adaptive avg pool         the bin's size per output element
+mean, sum, max, min       1 per input element
+vector norm               2 per input element (the element's power and its accumulation)
+(bi/tri)linear upsample   3 · (1 + 2 + … + 2^(d-1)) per output element: 9 in 2-d
+bicubic upsample          7 · (1 + 4) = 35 per output element
+dropout (training)        3 per element (draw the mask, scale it, multiply); eval 0
+nearest upsample          0 (a copy)
+concat, views, pads       0 (data movement)
+allocate, fill, split     0 (data movement)
+========================  ==================================================================
+
+Only operators that reach the dispatcher are registered: composite overloads such as
+``upsample_bilinear2d.vec`` decompose into the ``.default`` ones before they are seen.
 """
 
 from __future__ import annotations
@@ -108,14 +122,53 @@ def _addmm(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
     return Cost(matmul_macs(args[1].shape, args[2].shape), out.numel(), "linear")
 
 
+def input_statistics_norm_ops(numel: int, weight: Any, bias: Any) -> int:
+    """Ops of a norm whose mean and variance are computed from the input it normalises.
+
+    Per element: the mean 1 (accumulate), the variance 2 (square and accumulate, as
+    E[x²] − mean²), normalising 2 (subtract the mean, scale by 1/std), and 1 for each of the
+    affine scale γ and shift β present. Eval batch norm folds normalise and affine into one
+    constant scale and shift (2); here the statistics change with every input, so each step
+    is an operation of its own.
+    """
+    return numel * (5 + (weight is not None) + (bias is not None))
+
+
+@formula(aten._native_batch_norm_legit_no_training.default)
+def _batch_norm_eval(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
+    return Cost(0, 2 * args[0].numel(), "batch_norm")
+
+
 @formula(
-    aten._native_batch_norm_legit_no_training.default,
     aten._native_batch_norm_legit.default,
     aten.native_batch_norm.default,
     aten._native_batch_norm_legit_functional.default,
 )
 def _batch_norm(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    return Cost(0, 2 * args[0].numel(), "batch_norm")
+    """Running statistics (eval): 2 per element. Batch statistics (``training``, which
+    instance norm also passes in eval) are computed from the input, priced like layer norm."""
+    x, weight, bias, training = args[0], args[1], args[2], args[5]
+    if training:
+        return Cost(0, input_statistics_norm_ops(x.numel(), weight, bias), "batch_norm")
+    return Cost(0, 2 * x.numel(), "batch_norm")
+
+
+@formula(aten.native_layer_norm.default)
+def _layer_norm(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
+    x, weight, bias = args[0], args[2], args[3]
+    return Cost(0, input_statistics_norm_ops(x.numel(), weight, bias), "norm")
+
+
+@formula(aten.native_group_norm.default)
+def _group_norm(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
+    x, weight, bias = args[0], args[1], args[2]
+    return Cost(0, input_statistics_norm_ops(x.numel(), weight, bias), "norm")
+
+
+@formula(aten.linalg_vector_norm.default)
+def _vector_norm(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
+    """2 per input element: its power (|x|^p) and its accumulation; the root is per row."""
+    return Cost(0, 2 * args[0].numel(), "norm")
 
 
 @formula(
@@ -125,14 +178,37 @@ def _batch_norm(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
     aten.hardtanh_.default,
     aten.leaky_relu.default,
     aten.leaky_relu_.default,
+    aten._prelu_kernel.default,
     aten.sigmoid.default,
+    aten.sigmoid_.default,
     aten.tanh.default,
+    aten.tanh_.default,
     aten.gelu.default,
     aten.silu.default,
     aten.silu_.default,
+    aten.hardswish.default,
+    aten.hardswish_.default,
+    aten.hardsigmoid.default,
+    aten.hardsigmoid_.default,
+    aten.elu.default,
+    aten.elu_.default,
+    aten.celu.default,
+    aten.celu_.default,
+    aten.mish.default,
+    aten.mish_.default,
+    aten.softplus.default,
 )
 def _activation(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
+    """1 per element, however the function is built: hardswish's clamp, multiply and divide
+    priced apart would make it dearer than the SiLU it approximates. SELU reaches ``elu``."""
     return Cost(0, _out_numel(out), "activation")
+
+
+@formula(aten._softmax.default, aten._log_softmax.default)
+def _softmax(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
+    """3 per element: exp, its share of the sum, the divide (log-softmax: the subtraction
+    of the log of the sum). The row maximum kernels subtract for stability is not counted."""
+    return Cost(0, 3 * _out_numel(out), "softmax")
 
 
 @formula(
@@ -145,10 +221,53 @@ def _activation(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
     aten.div.Tensor,
     aten.div_.Tensor,
     aten.add.Scalar,
+    aten.add_.Scalar,
     aten.mul.Scalar,
+    aten.div_.Scalar,
+    aten.rsub.Scalar,
+    aten.neg.default,
+    aten.abs.default,
+    aten.exp.default,
+    aten.sqrt.default,
+    aten.rsqrt.default,
+    aten.pow.Tensor_Scalar,
+    aten.pow.Tensor_Tensor,
+    aten.clamp.default,
+    aten.clamp_.default,
+    aten.clamp_min.default,
+    aten.clamp_min_.default,
+    aten.eq.Scalar,
+    aten.eq.Tensor,
+    aten.ne.Scalar,
+    aten.ne.Tensor,
+    aten.lt.Scalar,
+    aten.lt.Tensor,
+    aten.le.Scalar,
+    aten.le.Tensor,
+    aten.gt.Scalar,
+    aten.gt.Tensor,
+    aten.ge.Scalar,
+    aten.ge.Tensor,
+    aten.where.self,
 )
 def _elementwise(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
     return Cost(0, _out_numel(out), "elementwise")
+
+
+@formula(aten.bernoulli_.float)
+def _random_mask(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
+    """1 per element: one random draw (training dropout's mask, stochastic depth)."""
+    return Cost(0, _out_numel(out), "dropout")
+
+
+@formula(aten.native_dropout.default)
+def _native_dropout(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
+    """Training: 3 per element, as the eager path prices it (draw the mask, scale it by
+    1/(1 − p), multiply). ``train=False`` is a copy; ATen reads ``None`` as training."""
+    train = args[2] if len(args) > 2 else kwargs.get("train")
+    if train is False:
+        return Cost(0, 0, "data_movement")
+    return Cost(0, 3 * args[0].numel(), "dropout")
 
 
 def _pool_window(kernel: Sequence[int]) -> int:
@@ -180,12 +299,49 @@ def _out_numel_shape(out: Any) -> Sequence[int]:
     return (out[0] if isinstance(out, tuple | list) else out).shape
 
 
-@formula(aten.mean.dim, aten.sum.dim_IntList)
+@formula(
+    aten.mean.dim,
+    aten.mean.default,
+    aten.sum.dim_IntList,
+    aten.sum.default,
+    aten.amax.default,
+    aten.amin.default,
+    aten.max.dim,
+    aten.max.default,
+    aten.min.dim,
+    aten.min.default,
+)
 def _reduction(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
+    """1 per input element: one add or compare each (a global pool when over H and W)."""
     return Cost(0, args[0].numel(), "pool")
 
 
-# Operators that only move or relabel data: known, and free.
+def interpolation_ops(taps: int, spatial_dims: int) -> int:
+    """Ops per output element of separable interpolation with ``taps`` inputs per axis.
+
+    Interpolating the last axis first takes taps^(d−1) one-axis interpolations, the next
+    axis taps^(d−2), down to one; each is a weighted sum of ``taps`` inputs (``taps``
+    multiplies, ``taps`` − 1 adds). The weights depend on the row or column only, so they
+    are per-row scalars. Bilinear: (2 + 1) · 3 = 9; bicubic: (4 + 1) · 7 = 35.
+    """
+    return sum(taps**axis for axis in range(spatial_dims)) * (2 * taps - 1)
+
+
+@formula(
+    aten.upsample_linear1d.default,
+    aten.upsample_bilinear2d.default,
+    aten.upsample_trilinear3d.default,
+)
+def _linear_upsample(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
+    return Cost(0, out.numel() * interpolation_ops(2, out.dim() - 2), "upsample")
+
+
+@formula(aten.upsample_bicubic2d.default)
+def _bicubic_upsample(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
+    return Cost(0, out.numel() * interpolation_ops(4, out.dim() - 2), "upsample")
+
+
+# Operators that only move or relabel data, allocate, or fill with a constant: known, and free.
 DATA_MOVEMENT = frozenset(
     {
         aten.cat.default,
@@ -205,6 +361,9 @@ DATA_MOVEMENT = frozenset(
         aten.select.int,
         aten.split.Tensor,
         aten.split_with_sizes.default,
+        aten.unsafe_split.Tensor,
+        aten.unsafe_split_with_sizes.default,
+        aten.unbind.int,
         aten.clone.default,
         aten.alias.default,
         aten.detach.default,
@@ -212,12 +371,34 @@ DATA_MOVEMENT = frozenset(
         aten._to_copy.default,
         aten.copy_.default,
         aten.constant_pad_nd.default,
+        aten.repeat.default,
+        aten.flip.default,
+        aten.roll.default,
+        aten.pixel_shuffle.default,
+        aten.pixel_unshuffle.default,
+        # nearest upsampling copies each input element to the outputs it covers
+        aten.upsample_nearest1d.default,
+        aten.upsample_nearest2d.default,
+        aten.upsample_nearest3d.default,
+        aten._upsample_nearest_exact1d.default,
+        aten._upsample_nearest_exact2d.default,
+        aten._upsample_nearest_exact3d.default,
         aten.empty.memory_format,
         aten.empty_like.default,
-        aten.zeros_like.default,
         aten.new_empty.default,
+        aten.zeros.default,
+        aten.zeros_like.default,
+        aten.new_zeros.default,
+        aten.ones.default,
+        aten.ones_like.default,
+        aten.new_ones.default,
+        aten.full.default,
+        aten.full_like.default,
+        aten.new_full.default,
+        aten.scalar_tensor.default,
+        aten.fill_.Scalar,
+        aten.zero_.default,
         aten.dropout.default,
-        aten.native_dropout.default,
         aten.lift_fresh.default,
     }
 )
