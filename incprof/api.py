@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from incprof.analysis.analytic import CostAnalysis, analyze
-from incprof.analysis.counters import COUNTERS, delta_pct, explain, run_counter
+from incprof.analysis.counters import COUNTERS, delta_pct, explain, macs_key, run_counter
 from incprof.analysis.receptive_field import ReceptiveFieldAnalysis, analyze_rf
 from incprof.registry import (
     InputShape,
@@ -221,7 +221,7 @@ def compare_records(
         errors = []
         for counter in counters:
             result = run_counter(counter, variant, shape, analysis)
-            record[f"macs_{counter}"] = result.macs
+            record[macs_key(counter)] = result.macs
             if result.error:
                 errors.append(result.error)
         if counters:
