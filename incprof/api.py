@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from incprof.analysis.analytic import CostAnalysis, analyze
-from incprof.analysis.counters import COUNTERS, delta_pct, explain, run_counter
+from incprof.analysis.counters import COUNTERS, delta_pct, explain, macs_key, run_counter
 from incprof.analysis.receptive_field import ReceptiveFieldAnalysis, analyze_rf
 from incprof.errors import InputError
 from incprof.registry import (
@@ -248,7 +248,7 @@ def compare_records(
         errors = []
         for counter in counters:
             result = run_counter(counter, variant, shape, analysis)
-            record[counter_key(counter)] = result.macs
+            record[macs_key(counter)] = result.macs
             if result.error:
                 errors.append(result.error)
         if counters:
@@ -296,16 +296,11 @@ COMPARE_KEYS = (
 LATENCY_KEYS = ("latency_ms", "latency_p10_ms", "latency_p90_ms", "images_per_s", "latency_config")
 
 
-def counter_key(counter: str) -> str:
-    """The compare column of a measured counter's MACs (snake_case, as JSON keys are)."""
-    return "macs_" + counter.replace("-", "_")
-
-
 def compare_keys(
     counters: Sequence[str] = (), *, latency: bool = False, baseline: bool = False
 ) -> list[str]:
     """Every key a compare record can hold with these options, in column order."""
-    keys = list(COMPARE_KEYS) + [counter_key(c) for c in counters]
+    keys = list(COMPARE_KEYS) + [macs_key(c) for c in counters]
     if counters:
         keys.append("counter_errors")
     if latency:

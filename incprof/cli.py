@@ -274,7 +274,8 @@ COMPARE_COLUMNS = [
     "counters_text",
     default="analytic",
     show_default=True,
-    help="Comma-separated: analytic,torch,fvcore,thop,ptflops (each adds macs_<counter>).",
+    help="Comma-separated: analytic,torch,fvcore,thop,ptflops,torch-cpu (each adds "
+    "macs_<counter>, '-' as '_').",
 )
 @click.option("--baseline", help="Add <metric>_vs_baseline ratios against this VARIANT.")
 @click.option("--sort", "sort_column", help="Sort by a column; a leading '-' sorts descending.")
@@ -321,7 +322,7 @@ def compare_command(
       incprof compare googlenet_tv inception_v3 --batch 32 \\
         --results benchmarks/results/latency_parity_h100-80gb-hbm3.json
     """
-    from incprof.analysis.counters import COUNTERS
+    from incprof.analysis.counters import ALL_COUNTERS
     from incprof.api import (
         MAIN_FAMILY,
         add_baseline_ratios,
@@ -336,10 +337,10 @@ def compare_command(
     )
 
     counters = [c for c in _split(counters_text) if c != "analytic"]
-    unknown = [c for c in counters if c not in COUNTERS]
+    unknown = [c for c in counters if c not in ALL_COUNTERS]
     if unknown:
         raise BadInput(
-            f"unknown counter {unknown[0]!r}; choose from analytic, {', '.join(COUNTERS)}"
+            f"unknown counter {unknown[0]!r}; choose from analytic, {', '.join(ALL_COUNTERS)}"
         )
     if latency and results:
         raise BadInput("--latency measures, --results reads saved figures: give one of them")
@@ -401,7 +402,8 @@ def compare_command(
     "counters_text",
     default="torch,fvcore,thop",
     show_default=True,
-    help="Comma-separated measured counters: torch,fvcore,thop,ptflops.",
+    help="Comma-separated measured counters: torch,fvcore,thop,ptflops, and torch-cpu "
+    "(FlopCounterMode over a real CPU forward, as a user runs it).",
 )
 @INPUT_OPTION
 @FORMAT_OPTION
@@ -419,13 +421,13 @@ def counters_command(
     Example:
       incprof counters googlenet_tv inception_v3 --format markdown
     """
-    from incprof.analysis.counters import COUNTERS
+    from incprof.analysis.counters import ALL_COUNTERS
     from incprof.api import MAIN_FAMILY, counter_records, parse_input
 
     counters = _split(counters_text)
-    unknown = [c for c in counters if c not in COUNTERS]
+    unknown = [c for c in counters if c not in ALL_COUNTERS]
     if unknown:
-        raise BadInput(f"unknown counter {unknown[0]!r}; choose from {', '.join(COUNTERS)}")
+        raise BadInput(f"unknown counter {unknown[0]!r}; choose from {', '.join(ALL_COUNTERS)}")
     records = counter_records(
         variants or MAIN_FAMILY,
         input_shape=parse_input(input_text),

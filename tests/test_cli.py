@@ -68,6 +68,20 @@ def test_counters_records():
     assert records[1]["delta_vs_analytic_pct"] == 0
 
 
+def test_torch_cpu_counter_in_counters_and_compare():
+    args = ("user_models:attention_net", "--input", "3x64x64", "--format", "json")
+    records = json.loads(run("counters", *args, "--counters", "torch-cpu").output)
+    assert [(r["counter"], r["macs"]) for r in records] == [
+        ("analytic", 2_359_936),
+        ("torch-cpu", 787_072),  # the patch embedding and the head: no attention
+    ]
+    assert "_native_multi_head_attention" in records[1]["explanation"]
+    (record,) = json.loads(run("compare", *args, "--counters", "analytic,torch-cpu").output)
+    assert record["macs_torch_cpu"] == 787_072 and "macs_torch-cpu" not in record
+    assert "torch-cpu" in run("counters", "--help").output
+    assert "torch-cpu" in run("compare", "--help").output
+
+
 def test_output_file_is_written_whole(tmp_path):
     target = tmp_path / "out.json"
     assert run("list", "--format", "json", "--output", str(target)).exit_code == 0
@@ -82,6 +96,7 @@ def test_output_file_is_written_whole(tmp_path):
         (("compare", "googlenet_tv", "--input", "3x224"), "--input must be CxHxW"),
         (("compare", "googlenet_tv", "--input", "3x8x8"), "googlenet_tv cannot run on a 3x8x8"),
         (("compare", "googlenet_tv", "--counters", "flopz"), "unknown counter 'flopz'"),
+        (("counters", "googlenet_tv", "--counters", "flopz"), "ptflops, torch-cpu"),
         (("show", "user_models:not_a_module"), "returned int, not an nn.Module"),
         (("list", "--output", "/nonexistent-dir/x.json"), "cannot write /nonexistent-dir/x.json"),
     ],

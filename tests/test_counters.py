@@ -7,7 +7,7 @@ from torch import nn
 
 from incprof.analysis.analytic import analyze
 from incprof.analysis.counters import delta_pct, explain, run_counter
-from incprof.registry import Variant
+from incprof.registry import Variant, load_user_variant
 
 
 class Toy(nn.Module):
@@ -81,3 +81,100 @@ def test_failing_counter_is_a_cell_not_a_crash(analytic):
 def test_unknown_counter_name_raises(analytic):
     with pytest.raises(ValueError, match="unknown counter"):
         run_counter("nope", TOY, TOY.input_shape, analytic)
+
+
+# user_models:attention_net at 3x64x64: an 8×8/8 patch embedding gives L = 64 tokens of
+# E = 64 channels; self-attention; mean; linear 64→10.
+TOKENS, DIM = 64, 64
+ATTN_EMBED_MACS = TOKENS * DIM * 3 * 8 * 8
+# in-projection (q, k, v) 3·L·E² + QKᵀ L²·E + attention·V L²·E + out-projection L·E²
+MHA_MACS = 3 * TOKENS * DIM**2 + 2 * TOKENS**2 * DIM + TOKENS * DIM**2
+ATTN_HEAD_MACS = DIM * 10
+# user_models:lstm_net at 3x48x48: a 4×4/4 patch embedding gives 144 steps of 64 features;
+# one LSTM layer of 64 hidden units; linear 64→5 on the last state.
+STEPS, FEATURES, HIDDEN = 144, 64, 64
+LSTM_EMBED_MACS = STEPS * FEATURES * 3 * 4 * 4
+LSTM_MACS = STEPS * 4 * HIDDEN * (FEATURES + HIDDEN)  # per step: four gates, H × (I + H) each
+LSTM_HEAD_MACS = HIDDEN * 5
+
+
+@pytest.fixture(scope="module")
+def attention():
+    variant = load_user_variant("user_models:attention_net", (3, 64, 64))
+    return variant, analyze(variant)
+
+
+@pytest.fixture(scope="module")
+def lstm():
+    variant = load_user_variant("user_models:lstm_net", (3, 48, 48))
+    return variant, analyze(variant)
+
+
+def test_attention_and_lstm_closed_forms_are_the_issue_figures(attention, lstm):
+    # The figures issue 17 quotes, from the closed forms above.
+    assert ATTN_EMBED_MACS + MHA_MACS + ATTN_HEAD_MACS == 2_359_936
+    assert LSTM_EMBED_MACS + LSTM_MACS + LSTM_HEAD_MACS == 5_161_280
+    for (variant, analytic), true_macs in ((attention, 2_359_936), (lstm, 5_161_280)):
+        assert analytic.macs == true_macs
+        # On the meta device torch takes no fused path: FlopCounterMode sees the matmuls.
+        assert run_counter("torch", variant, variant.input_shape, analytic).macs == true_macs
+
+
+def test_torch_cpu_misses_the_attention_fast_path(attention):
+    variant, analytic = attention
+    result = run_counter("torch-cpu", variant, variant.input_shape, analytic)
+    assert result.macs == ATTN_EMBED_MACS + ATTN_HEAD_MACS == 787_072
+    assert explain(result, analytic) == (
+        f"{-100 * MHA_MACS / analytic.macs:+.3f}% _native_multi_head_attention"
+        " (nn.MultiheadAttention's fast path) in attn: no formula in FlopCounterMode"
+    )
+
+
+@pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="no oneDNN LSTM kernel")
+def test_torch_cpu_misses_the_fused_lstm(lstm):
+    variant, analytic = lstm
+    result = run_counter("torch-cpu", variant, variant.input_shape, analytic)
+    assert result.macs == LSTM_EMBED_MACS + LSTM_HEAD_MACS == 442_688
+    assert explain(result, analytic) == (
+        f"{-100 * LSTM_MACS / analytic.macs:+.3f}% mkldnn_rnn_layer (oneDNN's fused LSTM layer)"
+        " in lstm: no formula in FlopCounterMode"
+    )
+
+
+def test_torch_cpu_names_nothing_where_no_fused_path_runs(analytic):
+    # relu, max_pool2d, BN: no formula in FlopCounterMode either, but no MAC to miss.
+    result = run_counter("torch-cpu", TOY, TOY.input_shape, analytic)
+    assert result.macs == TOY_MACS
+    assert explain(result, analytic).startswith("exact")
+
+
+class RootAttention(nn.Module):
+    """Bias-free linear queries over (4 heads, 16 tokens, dim 8), attention issued by the
+    root's own forward (F.scaled_dot_product_attention), then an nn.MultiheadAttention."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.query = nn.Linear(8, 8, bias=False)
+        self.attn = nn.MultiheadAttention(8, 2, batch_first=True)
+
+    def forward(self, x):
+        y = F.scaled_dot_product_attention(self.query(x), x, x).flatten(0, 1)
+        return self.attn(y, y, y, need_weights=False)[0]
+
+
+def test_torch_cpu_charges_each_hidden_mac_once():
+    variant = Variant("root_attention", "test", "network", RootAttention, (4, 16, 8), "x")
+    analytic = analyze(variant)
+    query_macs = 4 * 16 * 8 * 8
+    sdpa_macs = 4 * 2 * 16**2 * 8  # per head: QKᵀ and attention·V, 16²·8 each
+    mha_macs = 4 * (4 * 16 * 8**2 + 2 * 16**2 * 8)  # per sequence: projections, QKᵀ, AV
+    assert analytic.macs == query_macs + sdpa_macs + mha_macs
+    result = run_counter("torch-cpu", variant, variant.input_shape, analytic)
+    assert result.macs == query_macs
+    # The root issued one fused op and holds the module issuing the other: one entry for
+    # both, less the linear inside the root that FlopCounterMode did count.
+    assert explain(result, analytic) == (
+        f"{-100 * (sdpa_macs + mha_macs) / analytic.macs:+.3f}% _native_multi_head_attention"
+        " (nn.MultiheadAttention's fast path), _scaled_dot_product_flash_attention_for_cpu"
+        " (F.scaled_dot_product_attention's CPU kernel) in (root): no formula in FlopCounterMode"
+    )

@@ -148,3 +148,43 @@ class _Cumulative(nn.Module):
 
 def cumulative() -> nn.Module:
     return _Cumulative()
+
+
+class _PatchAttention(nn.Module):
+    """8×8/8 patch embedding (3→64), self-attention over the 64 patches, mean, linear 64→10."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, 64, 8, stride=8)
+        self.attn = nn.MultiheadAttention(64, 4, batch_first=True)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.embed(x).flatten(2).transpose(1, 2)
+        mixed, _ = self.attn(tokens, tokens, tokens, need_weights=False)
+        return self.fc(mixed.mean(1))
+
+
+def attention_net() -> nn.Module:
+    """A patch-attention model (input 3x64x64) whose CPU eval forward takes MHA's fast path."""
+    return _PatchAttention()
+
+
+class _PatchLSTM(nn.Module):
+    """4×4/4 patch embedding (3→64), an LSTM (64→64) over the patches, linear 64→5."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Conv2d(3, 64, 4, stride=4)
+        self.lstm = nn.LSTM(64, 64, batch_first=True)
+        self.fc = nn.Linear(64, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.embed(x).flatten(2).transpose(1, 2)
+        states, _ = self.lstm(tokens)
+        return self.fc(states[:, -1])
+
+
+def lstm_net() -> nn.Module:
+    """A patch-LSTM model (input 3x48x48) whose CPU forward runs torch's fused LSTM kernel."""
+    return _PatchLSTM()
