@@ -14,13 +14,14 @@ Where tensors meet (concat, add, multiply) their strides must agree and their ce
 either rule is reported with the module where it happened, and every field downstream of it
 is marked not aligned. A global pool (or a flatten) ends the field.
 
-Some layers leave no such field: after a stride-s transposed convolution (s > 1) or an
-upsampling, output position ``o`` sees input index ``ceil((o + p − k_eff + 1)/s)·S − P``
-onwards, a staircase in ``o`` (positions share a start in runs of s), and with k not a
-multiple of s a size that alternates with the phase too, so no (size, stride, padding)
-holds for every position. Those maps and everything computed from them carry a
-:class:`NoField` with the reason instead of a number. A stride-1 transposed convolution is
-a convolution with the flipped kernel and padding ``d·(k − 1) − p``, and is computed.
+Some layers leave no such field. A stride-s transposed convolution (s > 1) feeds output
+position ``o`` from the inputs ``i`` with ``o = i·s − p + t·d``, ``t < k``: the first of
+them moves by one every s outputs, so the start of the field is a staircase in ``o``
+(runs of s positions share it), and with k not a multiple of s the count alternates with
+the phase too. Upsampling does the same. No (size, stride, padding) holds for every
+position, so those maps and everything computed from them carry a :class:`NoField` with
+the reason instead of a number. A stride-1 transposed convolution is a convolution with
+the flipped kernel and padding ``d·(k − 1) − p``, and is computed.
 """
 
 from __future__ import annotations
