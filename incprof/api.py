@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from incprof.analysis.analytic import CostAnalysis, analyze
 from incprof.analysis.counters import COUNTERS, delta_pct, explain, macs_key, run_counter
-from incprof.analysis.receptive_field import ReceptiveFieldAnalysis, analyze_rf
+from incprof.analysis.receptive_field import Field, ReceptiveFieldAnalysis, analyze_rf
 from incprof.errors import InputError
 from incprof.registry import (
     InputShape,
@@ -201,7 +201,9 @@ def rf_analysis(variant: Variant, input_shape: InputShape | None = None) -> Rece
 def rf_records(
     name: str, *, input_shape: InputShape | None = None
 ) -> tuple[ReceptiveFieldAnalysis, list[dict[str, Any]]]:
-    """``endpoint, size, stride, padding`` per end point and for the final feature map."""
+    """``endpoint, size, stride, padding, aligned, note`` per end point and for the final
+    feature map: sizes are None where no single field exists (``note`` says why), and
+    ``aligned`` is false past a merge of misaligned branches on the way to that map."""
     analysis = rf_analysis(resolve(name, input_shape), input_shape)
     return analysis, analysis.records()
 
@@ -220,8 +222,13 @@ def compare_records(
     input_shape: InputShape | None = None,
     counters: Sequence[str] = (),
     progress: Progress | None = None,
+    warn: Progress | None = None,
 ) -> list[dict[str, Any]]:
-    """One record per variant: analytic cost, and each named counter's MACs beside it."""
+    """One record per variant: analytic cost, and each named counter's MACs beside it.
+
+    The final feature map's field: ``rf_size`` and ``rf_stride`` (None where no single
+    field exists, ``rf_note`` says why), ``rf_aligned``; ``warn`` gets one line per
+    variant whose branches meet misaligned."""
     records = []
     variants = [resolve(name, input_shape) for name in names]  # a bad name fails first
     for i, variant in enumerate(variants, 1):
@@ -230,9 +237,14 @@ def compare_records(
         analysis = analyze_variant(variant, input_shape)
         record = analysis.summary()
         shape = analysis.input_shape
-        final = rf_analysis(variant, shape).final
-        record["rf_size"] = max(final.field.size) if final else None
-        record["rf_stride"] = max(final.field.stride) if final else None
+        field = rf_analysis(variant, shape)
+        final = field.final.record() if field.final else {}
+        record["rf_size"] = final.get("size")
+        record["rf_stride"] = final.get("stride")
+        record["rf_aligned"] = final.get("aligned", field.aligned)
+        record["rf_note"] = final.get("note", "no spatial feature map reaches the output")
+        if warn and field.misalignments:
+            warn(f"not aligned: {variant.name}: {'; '.join(field.misalignments)}")
         accuracy = variant.accuracy
         record["top1"] = accuracy.top1 if accuracy else None
         record["top5"] = accuracy.top5 if accuracy else None
@@ -289,6 +301,8 @@ COMPARE_KEYS = (
     "unknown_ops",
     "rf_size",
     "rf_stride",
+    "rf_aligned",
+    "rf_note",
     "top1",
     "top5",
     "accuracy_source",
@@ -546,6 +560,7 @@ def factorize_records(
                 field = analyze_rf(variant, input_shape=shape, overrides=overrides)
             except (RuntimeError, ValueError) as exc:
                 raise InputError(f"{variant.name} at {'x'.join(map(str, shape))}: {exc}") from None
+            final = field.final.field if field.final else None
             if base_macs is None:
                 base_macs = cost.macs
             saving = 100 * (1 - cost.macs / base_macs) if base_macs else None
@@ -558,8 +573,8 @@ def factorize_records(
                 "params": cost.params,
                 "macs": cost.macs,
                 "saving_pct": saving,
-                "rf_size": "x".join(map(str, field.final.field.size)) if field.final else None,
-                "rf_aligned": field.aligned,
+                "rf_size": "x".join(map(str, final.size)) if isinstance(final, Field) else None,
+                "rf_aligned": final.aligned if final else field.aligned,
                 "paper_claim": "",
                 "paper_saving_pct": None,
                 "agrees": None,

@@ -159,6 +159,11 @@ def _progress() -> Callable[[str], None] | None:
     return lambda message: click.echo(f"incprof: {message}", err=True)
 
 
+def _warn(message: str) -> None:
+    """Warnings reach stderr whether or not a person is watching: logs keep them."""
+    click.echo(f"incprof: {message}", err=True)
+
+
 def _split(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -264,6 +269,7 @@ COMPARE_COLUMNS = [
     "other_ops",
     "rf_size",
     "rf_stride",
+    "rf_aligned",
 ]
 
 
@@ -312,7 +318,8 @@ def compare_command(
     """Side-by-side cost of VARIANTS (default: the main Inception family).
 
     Columns: params, params_with_aux, MACs, FLOPs (= 2 × MACs), other ops, the final
-    feature map's receptive field and stride, published top-1/top-5 with their source.
+    feature map's receptive field and stride and whether its branches meet aligned (rf_note
+    says why a field is empty), published top-1/top-5 with their source.
 
     \b
     Examples:
@@ -357,7 +364,9 @@ def compare_command(
             f"{results} has no latency results at batch {batch}"
             f" (it has batch {', '.join(map(str, found)) or 'none'}); choose one with --batch"
         )
-    records = compare_records(names, input_shape=shape, counters=counters, progress=_progress())
+    records = compare_records(
+        names, input_shape=shape, counters=counters, progress=_progress(), warn=_warn
+    )
     columns = [k for k in COMPARE_COLUMNS if k in keys] + [k for k in keys if k.startswith("macs_")]
     columns += ["top1", "top5"]
     if latency:
@@ -384,6 +393,8 @@ def compare_command(
         ]
     if order is not None:
         records = sort_records(records, order[0], descending=order[1])
+    if any(r["rf_note"] for r in records):
+        columns.insert(columns.index("rf_aligned") + 1, "rf_note")
     if any(r["unknown_ops"] for r in records):
         columns.append("unknown_ops")
     if any(r.get("counter_errors") for r in records):
@@ -586,7 +597,10 @@ def rf_command(variant: str, input_text: str | None, fmt: str, output: Path | No
 
     size is the field in input pixels, stride the effective stride (jump) and padding
     the effective padding: output index i sees input pixels i·stride − padding onwards.
-    Branches that meet must share stride and centre; a graph that does not is reported.
+    Branches that meet must share stride and centre; a graph that does not is reported,
+    and aligned is "no" from there on. After a strided transposed convolution or an
+    upsampling no single field describes every position: the cells stay empty and note
+    says why.
 
     \b
     Example:
@@ -598,8 +612,11 @@ def rf_command(variant: str, input_text: str | None, fmt: str, output: Path | No
     notes = [f"not aligned: {m}" for m in analysis.misalignments]
     notes += [f"unknown to the receptive-field walk: {op}" for op in analysis.unknown_ops]
     for note in notes:
-        click.echo(f"incprof: {note}", err=True)
-    write_output(_render(rows, fmt), output)
+        _warn(note)
+    columns = None
+    if fmt in ("table", "markdown") and not any(r["note"] for r in rows):
+        columns = [c for c in rows[0] if c != "note"] if rows else None
+    write_output(_render(rows, fmt, columns), output)
 
 
 DEFAULT_RESULTS = Path("benchmarks/results")

@@ -52,6 +52,51 @@ def test_compare_csv_and_markdown():
     assert markdown.splitlines()[1].startswith("|")
 
 
+def test_compare_shows_alignment_and_warns_once_per_misaligned_variant():
+    result = run("compare", "bn_inception", "googlenet_tv", "--format", "json")
+    assert result.exit_code == 0
+    aligned = {r["variant"]: r["rf_aligned"] for r in json.loads(result.stdout)}
+    assert aligned == {"bn_inception": False, "googlenet_tv": True}
+    # bn_inception's two misaligned concats (inception_3c, inception_4e) on one line
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("incprof: not aligned: bn_inception: concat in inception_3c")
+    assert "concat in inception_4e" in line
+    header = run("compare", "googlenet_tv").stdout.splitlines()[0].split()
+    assert header[header.index("rf_stride") + 1] == "rf_aligned"
+
+
+def test_rf_json_has_an_aligned_flag_per_end_point():
+    result = run("rf", "bn_inception", "--format", "json")
+    rows = {r["endpoint"]: r for r in json.loads(result.stdout)}
+    assert rows["inception_3b"]["aligned"] is True and rows["inception_3c"]["aligned"] is False
+    assert rows["final_feature_map"]["aligned"] is False
+    assert result.stderr.count("incprof: not aligned:") == 2
+
+
+def test_transposed_conv_leaves_the_field_empty_with_the_reason():
+    # Issue 17: the walk said 9 / 4 here; the gradient shows 5 px whose starts step 2, 0,
+    # 2, ... (tests/test_receptive_field.py): no single stride, so no number anywhere.
+    rf = run("rf", "user_models:transposed_net", "--input", "3x16x16", "--format", "json")
+    assert rf.exit_code == 0 and rf.stderr == ""
+    rows = {r["endpoint"]: r for r in json.loads(rf.stdout)}
+    assert (rows["0"]["size"], rows["0"]["stride"], rows["0"]["padding"]) == (3, 2, 1)
+    for endpoint in ("1", "final_feature_map"):
+        row = rows[endpoint]
+        assert (row["size"], row["stride"], row["padding"]) == (None, None, None)
+        assert row["note"] == "transposed conv, stride 2×2, in 1: field varies with position"
+    table = run("rf", "user_models:transposed_net", "--input", "3x16x16").stdout
+    row_1 = next(line for line in table.splitlines() if line.startswith("1 "))
+    assert row_1.split()[1:3] == ["yes", "transposed"]  # no size, stride or padding cells
+
+    compare = run("compare", "user_models:transposed_net", "--input", "3x16x16", "--format", "json")
+    assert compare.exit_code == 0
+    (record,) = json.loads(compare.stdout)
+    assert record["rf_size"] is None and record["rf_stride"] is None
+    assert record["rf_note"] == rows["1"]["note"] and record["rf_aligned"] is True
+    header = run("compare", "user_models:transposed_net", "--input", "3x16x16").stdout.split()
+    assert header[header.index("rf_aligned") + 1] == "rf_note"
+
+
 def test_show_user_model_with_input():
     result = run("show", "user_models:tiny_net", "--input", "3x8x8", "--format", "json")
     rows = {r["module"]: r for r in json.loads(result.output)}

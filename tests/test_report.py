@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from incprof.report import markdown
 from incprof.report.build import build_reports
 from incprof.report.paper_tables import (
     GOOGLENET_TABLE1,
@@ -160,6 +161,68 @@ def test_table1_page_marks_rows_that_disagree_with_their_widths(builds):
     assert "118,013,952" in page and "51,079,168" in page
     assert "ops ✗" in _row(page, "inception (5a)")
     assert "ops ✗" not in _row(page, "inception (5b)")
+
+
+def _cells(row: str) -> list[str]:
+    return [cell.strip() for cell in row.strip().strip("|").split("|")]
+
+
+def test_pages_say_whether_each_receptive_field_is_aligned(builds):
+    a, _, _ = builds
+    family = (a / "family.md").read_text(encoding="utf-8")
+    header = _cells(_row(family, "variant"))
+    aligned = header.index("rf_aligned")
+    assert header[aligned - 1] == "rf_stride"
+    # bn_inception (pretrainedmodels' layout) concats misaligned branches in 3c and 4e
+    assert _cells(_row(family, "[bn_inception](networks/bn_inception.md)"))[aligned] == "no"
+    assert _cells(_row(family, "[googlenet](networks/googlenet.md)"))[aligned] == "yes"
+    bn = (a / "networks" / "bn_inception.md").read_text(encoding="utf-8")
+    assert "- final receptive field 699 px, effective stride 32 px, not aligned (see below)" in bn
+    assert "- not aligned: concat in inception_3c" in bn
+    rf_table = bn.split("## Receptive field per end point")[1]
+    rf_header = _cells(_row(rf_table, "endpoint"))
+    assert rf_header[rf_header.index("padding") + 1] == "aligned"
+    column = rf_header.index("aligned")
+    assert _cells(_row(rf_table, "inception_3b"))[column] == "yes"
+    assert _cells(_row(rf_table, "inception_3c"))[column] == "no"
+    googlenet = (a / "networks" / "googlenet.md").read_text(encoding="utf-8")
+    assert "effective stride 32 px, aligned\n" in googlenet
+
+
+def test_network_page_without_a_field_says_why():
+    reason = "transposed conv, stride 2×2, in 1: field varies with position"
+    summary = {
+        "variant": "m",
+        "input_shape": "3x16x16",
+        "params": 1,
+        "params_with_aux": 1,
+        "macs": 1,
+        "flops": 2,
+        "other_ops": 0,
+        "rf_size": None,
+        "rf_stride": None,
+        "rf_aligned": True,
+        "rf_note": reason,
+    }
+    entry = {"family": "user", "top1": None, "reproduces": "", "differences": ""}
+    rows = [{"endpoint": "1", "size": None, "stride": None, "padding": None, "aligned": True}]
+    rows[0].update(note=reason, output_shape=(1, 4, 16, 16))
+    page = markdown.network_page(
+        summary=summary,
+        entry=entry,
+        modules=[],
+        top_modules=[],
+        top_share_pct=0.0,
+        rf_rows=rows,
+        rf_notes=[],
+        rf_plot="p.png",
+    )
+    assert f"- no final receptive field: {reason}" in page
+    assert _cells(_row(page, "1")) == ["1", "", "", "", "yes", reason, "1×4×16×16"]
+    overview = markdown.overview_page([summary], links={}, plots=[])
+    header = _cells(_row(overview, "variant"))
+    assert header[header.index("rf_aligned") + 1] == "rf_note"
+    assert reason in _row(overview, "m")
 
 
 def test_latency_page_without_results_says_so(builds):

@@ -188,3 +188,15 @@ class _PatchLSTM(nn.Module):
 def lstm_net() -> nn.Module:
     """A patch-LSTM model (input 3x48x48) whose CPU forward runs torch's fused LSTM kernel."""
     return _PatchLSTM()
+
+
+def transposed_net() -> nn.Module:
+    """Issue 17's model: a 3×3/2 conv (p1), then a 4×4/2 transposed conv (p1) back up.
+
+    An output unit sees 2 of the conv's outputs, 3 input pixels each, 2 apart: 5 pixels,
+    and on average one pixel further per output step; a walk that treats the transposed
+    conv as a convolution says 3 + 3·2 = 9 and stride 4.
+    """
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ConvTranspose2d(4, 4, 4, stride=2, padding=1)
+    )

@@ -11,7 +11,17 @@ index ``i`` sees input indices ``i·S − P … i·S − P + r − 1`` (Araujo, 
 
 Where tensors meet (concat, add, multiply) their strides must agree and their centres
 (``(r − 1)/2 − P``) must coincide; the merged field is the largest. A merge that breaks
-either rule is reported with the module where it happened. A global pool ends the field.
+either rule is reported with the module where it happened, and every field downstream of it
+is marked not aligned. A global pool (or a flatten) ends the field.
+
+Some layers leave no such field. A stride-s transposed convolution (s > 1) feeds output
+position ``o`` from the inputs ``i`` with ``o = i·s − p + t·d``, ``t < k``: the first of
+them moves by one every s outputs, so the start of the field is a staircase in ``o``
+(runs of s positions share it), and with k not a multiple of s the count alternates with
+the phase too. Upsampling does the same. No (size, stride, padding) holds for every
+position, so those maps and everything computed from them carry a :class:`NoField` with
+the reason instead of a number. A stride-1 transposed convolution is a convolution with
+the flipped kernel and padding ``d·(k − 1) − p``, and is computed.
 """
 
 from __future__ import annotations
@@ -41,6 +51,8 @@ class Field:
     size: Pair
     stride: Pair
     padding: Pair
+    # False once a merge of branches with different strides or centres fed this map.
+    aligned: bool = True
 
     def centre2(self, axis: int) -> int:
         """Twice the centre offset of position 0, ``r − 1 − 2P``, kept an integer."""
@@ -53,7 +65,17 @@ class Field:
             size=_pair(self.size[a] + (k_eff[a] - 1) * self.stride[a] for a in (0, 1)),
             stride=_pair(self.stride[a] * stride[a] for a in (0, 1)),
             padding=_pair(self.padding[a] + padding[a] * self.stride[a] for a in (0, 1)),
+            aligned=self.aligned,
         )
+
+
+@dataclass(frozen=True)
+class NoField:
+    """A map whose positions see differently shaped or spaced regions of the input, so no
+    (size, stride, padding) describes them all; ``reason`` names the layer that did it."""
+
+    reason: str
+    aligned: bool = True
 
 
 IDENTITY = Field((1, 1), (1, 1), (0, 0))
@@ -77,21 +99,25 @@ def _pair(values: Any) -> Pair:
 class EndpointField:
     endpoint: str
     output_shape: tuple[int, ...]
-    field: Field
+    field: Field | NoField
 
     def record(self) -> dict[str, Any]:
+        """Size, stride and padding (None where there is no field, ``note`` says why)."""
         f = self.field
+        known = isinstance(f, Field)
         return {
             "endpoint": self.endpoint,
-            "size": max(f.size),
-            "stride": max(f.stride),
-            "padding": max(f.padding),
-            "size_h": f.size[0],
-            "size_w": f.size[1],
-            "stride_h": f.stride[0],
-            "stride_w": f.stride[1],
-            "padding_h": f.padding[0],
-            "padding_w": f.padding[1],
+            "size": max(f.size) if known else None,
+            "stride": max(f.stride) if known else None,
+            "padding": max(f.padding) if known else None,
+            "size_h": f.size[0] if known else None,
+            "size_w": f.size[1] if known else None,
+            "stride_h": f.stride[0] if known else None,
+            "stride_w": f.stride[1] if known else None,
+            "padding_h": f.padding[0] if known else None,
+            "padding_w": f.padding[1] if known else None,
+            "aligned": f.aligned,
+            "note": "" if known else f.reason,
             "output_shape": self.output_shape,
         }
 
@@ -112,7 +138,9 @@ class ReceptiveFieldAnalysis:
         return not self.misalignments
 
     def records(self) -> list[dict[str, Any]]:
-        """``endpoint, size, stride, padding`` rows; per-axis columns where axes differ."""
+        """``endpoint, size, stride, padding, aligned, note`` rows; per-axis columns where
+        axes differ. ``aligned`` is per end point: false when a merge of misaligned branches
+        lies on the path from the input to it (exact: it follows the data flow)."""
         rows = [e.record() for e in self.endpoints]
         if self.final is not None:
             rows.append(self.final.record())
@@ -123,7 +151,7 @@ class ReceptiveFieldAnalysis:
             for r in rows
         )
         if square:
-            keep = ("endpoint", "size", "stride", "padding", "output_shape")
+            keep = ("endpoint", "size", "stride", "padding", "aligned", "note", "output_shape")
             rows = [{k: r[k] for k in keep} for r in rows]
         return rows
 
@@ -132,39 +160,39 @@ FINAL = "final_feature_map"
 
 
 class _FieldMode(TorchDispatchMode):
-    """Carries a :class:`Field` on every tensor derived from the input."""
+    """Carries a :class:`Field` (or why there is none) on every tensor derived from the input."""
 
     def __init__(self, stack: list[str]) -> None:
         super().__init__()
         self.stack = stack
-        self.fields: dict[int, Field | _Global] = {}
+        self.fields: dict[int, Field | NoField | _Global] = {}
         self.alive: list[torch.Tensor] = []  # keeps ids unique for the whole forward
         self.misalignments: list[str] = []
         self.unknown: set[str] = set()
-        self.last_spatial: tuple[torch.Tensor, Field] | None = None
-        self.before_global: tuple[torch.Tensor, Field] | None = None
+        self.before_global: tuple[torch.Tensor, Field | NoField] | None = None
 
-    def track(self, tensor: torch.Tensor, field: Field | _Global) -> None:
+    def track(self, tensor: torch.Tensor, field: Field | NoField | _Global) -> None:
         self.fields[id(tensor)] = field
         self.alive.append(tensor)
-        if isinstance(field, Field) and tensor.dim() == 4:
-            self.last_spatial = (tensor, field)
 
-    def field_of(self, value: Any) -> Field | _Global | None:
+    def field_of(self, value: Any) -> Field | NoField | _Global | None:
         return self.fields.get(id(value)) if isinstance(value, torch.Tensor) else None
 
+    def _where(self) -> str:
+        return self.stack[-1] if self.stack[-1] != ROOT else "the model's forward"
+
     def _merge(self, fields: Sequence[Field], op: str) -> Field:
-        where = self.stack[-1] if self.stack[-1] != ROOT else "the model's forward"
         first = fields[0]
+        found = len(self.misalignments)
         for other in fields[1:]:
             if other.stride != first.stride:
                 self.misalignments.append(
-                    f"{op} in {where}: strides {first.stride} and {other.stride} differ"
+                    f"{op} in {self._where()}: strides {first.stride} and {other.stride} differ"
                 )
             elif any(other.centre2(a) != first.centre2(a) for a in (0, 1)):
                 offsets = [f"({f.centre2(0) / 2:g}, {f.centre2(1) / 2:g})" for f in (first, other)]
                 self.misalignments.append(
-                    f"{op} in {where}: centres {offsets[0]} and {offsets[1]} differ"
+                    f"{op} in {self._where()}: centres {offsets[0]} and {offsets[1]} differ"
                 )
         # The largest field per axis; with the centres aligned, its padding follows.
         widest = [max(fields, key=lambda f, a=a: f.size[a]) for a in (0, 1)]
@@ -172,16 +200,29 @@ class _FieldMode(TorchDispatchMode):
             size=(widest[0].size[0], widest[1].size[1]),
             stride=first.stride,
             padding=(widest[0].padding[0], widest[1].padding[1]),
+            aligned=len(self.misalignments) == found and all(f.aligned for f in fields),
         )
 
-    def _window(self, func: Any, args: Sequence[Any], field: Field) -> Field:
+    def _window(self, func: Any, args: Sequence[Any], field: Field) -> Field | NoField:
         if func in (aten.convolution.default, aten._convolution.default):
             weight, stride, padding, dilation = args[1], args[3], args[4], args[5]
-            if args[6]:  # transposed
-                self.unknown.add("transposed convolution")
-            return field.through(
-                _pair(weight.shape[2:]), _pair(stride), _pair(padding), _pair(dilation)
+            kernel, stride, padding, dilation = (
+                _pair(weight.shape[2:]),
+                _pair(stride),
+                _pair(padding),
+                _pair(dilation),
             )
+            if not args[6]:
+                return field.through(kernel, stride, padding, dilation)
+            if stride != (1, 1):
+                return NoField(
+                    f"transposed conv, stride {stride[0]}×{stride[1]}, in {self._where()}: "
+                    "field varies with position",
+                    field.aligned,
+                )
+            # Stride 1: a convolution with the flipped kernel, padded d·(k − 1) − p.
+            flipped = _pair(dilation[a] * (kernel[a] - 1) - padding[a] for a in (0, 1))
+            return field.through(kernel, (1, 1), flipped, dilation)
         kernel = _pair(args[1])
         stride = _pair(args[2]) if len(args) > 2 and args[2] else kernel
         padding = _pair(args[3]) if len(args) > 3 else (0, 0)
@@ -205,23 +246,28 @@ class _FieldMode(TorchDispatchMode):
         first = out[0] if isinstance(out, tuple | list) else out
         if not isinstance(first, torch.Tensor):
             return out
-        result = self._propagate(func, args, inputs, fields, first)
-        if result is not None:
-            self.track(first, result)
+        self.track(first, self._propagate(func, args, inputs, fields, first))
         return out
 
-    def _propagate(self, func, args, inputs, fields, out):
+    def _propagate(self, func, args, inputs, fields, out) -> Field | NoField | _Global:
         name = func.overloadpacket.__name__
         if any(f is GLOBAL for f in fields):
             return GLOBAL
         spatial_in = inputs[0].shape[-2:] if inputs[0].dim() >= 3 else None
-        if func in _WINDOWS:
-            return self._window(func, args, fields[0])
         if func in _GLOBAL_POOLS or (func is aten.mean.dim and _is_spatial_mean(args)):
             if out.shape[-2:] != (1, 1) and func is not aten.mean.dim:
                 self.unknown.add(f"{name} to {tuple(out.shape[-2:])}")
             self.before_global = (inputs[0], fields[0])
             return GLOBAL
+        if out.dim() < 3:  # flattened: what follows sees the whole map
+            if spatial_in is not None:
+                self.before_global = (inputs[0], fields[0])
+            return GLOBAL
+        missing = next((f for f in fields if isinstance(f, NoField)), None)
+        if missing is not None:
+            return NoField(missing.reason, all(f.aligned for f in fields))
+        if func in _WINDOWS:
+            return self._window(func, args, fields[0])
         if func is aten.constant_pad_nd.default:
             pad = list(args[1]) + [0] * 4  # (left, right, top, bottom)
             f = fields[0]
@@ -229,21 +275,34 @@ class _FieldMode(TorchDispatchMode):
                 f.size,
                 f.stride,
                 (f.padding[0] + pad[2] * f.stride[0], f.padding[1] + pad[0] * f.stride[1]),
+                f.aligned,
             )
         if func is aten.cat.default:
             dim = args[1] if len(args) > 1 else 0
             if dim % inputs[0].dim() >= inputs[0].dim() - 2:
-                self.unknown.add("cat along a spatial axis")
-                return None
+                return self._unknown("cat along a spatial axis", fields)
             return self._merge(fields, "concat")
-        if spatial_in is None or out.dim() < 3 or out.shape[-2:] != spatial_in:
-            if out.dim() < 3:
-                return GLOBAL  # flattened: what follows has no spatial layout
-            self.unknown.add(name)
-            return None
+        if spatial_in is None or out.shape[-2:] != spatial_in:
+            upsampled = spatial_in is not None and all(
+                o >= i for o, i in zip(out.shape[-2:], spatial_in, strict=True)
+            )
+            if name.startswith(("upsample", "_upsample")) and upsampled:
+                return NoField(
+                    f"upsampling ({name}) in {self._where()}: field varies with position",
+                    all(f.aligned for f in fields),
+                )
+            return self._unknown(name, fields)
         if len(fields) > 1:
             return self._merge(fields, name)
         return fields[0]
+
+    def _unknown(self, op: str, fields: Sequence[Field]) -> NoField:
+        """An operator the walk has no rule for: listed, and no field after it."""
+        self.unknown.add(op)
+        return NoField(
+            f"{op} in {self._where()}: unknown to the receptive-field walk",
+            all(f.aligned for f in fields),
+        )
 
 
 _WINDOWS = frozenset(
@@ -277,7 +336,11 @@ def analyze_module_rf(
     endpoints: Sequence[str] = (),
     name: str = "model",
 ) -> ReceptiveFieldAnalysis:
-    """Receptive field of each end point and of the final feature map (eval forward)."""
+    """Receptive field of each end point and of the final feature map (eval forward).
+
+    The final feature map is the last map before a global pool or a flatten, else the
+    output. A spatial end point after a layer that leaves no field gets a row with the
+    reason (:class:`NoField`), never a number."""
     model = model.eval()
     wanted = tuple(endpoints) or default_endpoints(model)
     stack = [ROOT]
@@ -288,7 +351,8 @@ def analyze_module_rf(
     def on_output(module_name: str, output: Any) -> None:
         first = first_tensor(output)
         field = mode.field_of(first)
-        if module_name in wanted and isinstance(field, Field) and module_name not in seen:
+        known = isinstance(field, Field | NoField)
+        if module_name in wanted and known and module_name not in seen:
             seen[module_name] = EndpointField(module_name, tuple(first.shape), field)
 
     x = torch.empty((1, *input_shape), device="meta")
@@ -297,7 +361,7 @@ def analyze_module_rf(
         out = model(x)
     first = first_tensor(out)
     final_source = mode.before_global
-    if final_source is None and isinstance(mode.field_of(first), Field):
+    if final_source is None and isinstance(mode.field_of(first), Field | NoField):
         final_source = (first, mode.field_of(first))
     final = None
     if final_source is not None:
@@ -366,9 +430,13 @@ def _positive_copy(model: nn.Module) -> nn.Module:
 
 
 def empirical_field(
-    model: nn.Module, input_shape: InputShape, endpoint: str | None = None
+    model: nn.Module,
+    input_shape: InputShape,
+    endpoint: str | None = None,
+    position: Pair | None = None,
 ) -> tuple[Pair, Pair]:
-    """Measure the field of the central unit of ``endpoint`` (default: the output).
+    """Measure the field of the unit at ``position`` (default: the central one) of
+    ``endpoint`` (default: the output).
 
     On a copy with positive weights and max pools replaced by average pools, every input
     pixel inside the field gets a non-zero gradient and every pixel outside gets none.
@@ -392,8 +460,8 @@ def empirical_field(
     finally:
         handle.remove()
     out = captured["out"]
-    h, w = out.shape[-2:]
-    out[0, :, h // 2, w // 2].sum().backward()
+    row, col = position or _centre(out.shape[-2:])
+    out[0, :, row, col].sum().backward()
     nonzero = x.grad[0].abs().sum(0) > 0
     rows = nonzero.any(1).nonzero().flatten()
     cols = nonzero.any(0).nonzero().flatten()
@@ -401,15 +469,23 @@ def empirical_field(
     return size, (int(rows[0]), int(cols[0]))
 
 
-def expected_region(field: Field, output_hw: Pair, input_hw: Pair) -> tuple[Pair, Pair, bool]:
-    """The input region the central output unit sees, clipped to the input.
+def _centre(output_hw: Sequence[int]) -> Pair:
+    return (output_hw[0] // 2, output_hw[1] // 2)
+
+
+def expected_region(
+    field: Field, output_hw: Pair, input_hw: Pair, position: Pair | None = None
+) -> tuple[Pair, Pair, bool]:
+    """The input region the output unit at ``position`` (default: the central one) sees,
+    clipped to the input.
 
     Returns ``(size, first_index, clipped)`` per axis, for comparison with
     :func:`empirical_field`.
     """
+    at = position or _centre(output_hw)
     sizes, firsts, clipped = [], [], False
     for a in (0, 1):
-        first = (output_hw[a] // 2) * field.stride[a] - field.padding[a]
+        first = at[a] * field.stride[a] - field.padding[a]
         last = first + field.size[a] - 1
         lo, hi = max(first, 0), min(last, input_hw[a] - 1)
         clipped = clipped or lo != first or hi != last

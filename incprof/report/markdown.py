@@ -58,6 +58,7 @@ OVERVIEW_COLUMNS = (
     "other_ops",
     "rf_size",
     "rf_stride",
+    "rf_aligned",
     "top1",
     "top5",
     "accuracy_source",
@@ -68,12 +69,18 @@ def overview_page(
     records: Sequence[Record], *, links: Mapping[str, str], plots: Sequence[tuple[str, str]]
 ) -> str:
     """The main family side by side, with published accuracy against cost."""
-    table = _table(_link_variants(records, links), OVERVIEW_COLUMNS)
+    columns = list(OVERVIEW_COLUMNS)
+    if any(r.get("rf_note") for r in records):
+        columns.insert(columns.index("rf_aligned") + 1, "rf_note")
+    table = _table(_link_variants(records, links), columns)
     unknown = [f"{r['variant']}: {r['unknown_ops']}" for r in records if r.get("unknown_ops")]
     notes = [
         CONVENTIONS,
         "`rf_size` and `rf_stride` are the receptive field and effective stride of the "
-        "final feature map, in input pixels (the larger axis where they differ). `top1` and "
+        "final feature map, in input pixels (the larger axis where they differ). "
+        "`rf_aligned` says whether every set of branches that meets on the way there "
+        "shares stride and centre; where not, the size is the largest branch's and the "
+        "network's page names the merges. `top1` and "
         "`top5` are published ImageNet accuracies (percent) with their source; incprof does "
         "not measure accuracy, and leaves the cells empty where no figure was published "
         "for that exact network.",
@@ -101,7 +108,7 @@ MODULE_COLUMNS = (
     "macs_pct",
 )
 TOP_COLUMNS = ("module", "type", "output_shape", "params", "macs", "macs_pct")
-RF_COLUMNS = ("endpoint", "size", "stride", "padding", "output_shape")
+RF_COLUMNS = ("endpoint", "size", "stride", "padding", "aligned", "output_shape")
 
 
 def network_page(
@@ -128,8 +135,7 @@ def network_page(
             f"- params {summary['params']:,} (with aux heads {summary['params_with_aux']:,})",
             f"- MACs {summary['macs']:,} (FLOPs = 2 × MACs = {summary['flops']:,}); "
             f"other ops {summary['other_ops']:,}",
-            f"- final receptive field {summary['rf_size']} px, effective stride "
-            f"{summary['rf_stride']} px",
+            _final_field(summary),
             f"- published accuracy: {accuracy}",
         ]
     )
@@ -141,8 +147,13 @@ def network_page(
     rf_text = (
         "`size` is the receptive field in input pixels, `stride` the effective stride and "
         "`padding` the effective padding: output index i sees input pixels from "
-        "i·stride − padding onwards."
+        "i·stride − padding onwards. `aligned` is no where branches with different "
+        "strides or centres meet on the way to that end point (each such merge is named "
+        "below); the size there is the largest branch's."
     )
+    rf_columns = list(RF_COLUMNS)
+    if any(r.get("note") for r in rf_rows):
+        rf_columns.insert(rf_columns.index("aligned") + 1, "note")
     return _page(
         name,
         facts,
@@ -157,9 +168,21 @@ def network_page(
         _table(modules, MODULE_COLUMNS),
         "## Receptive field per end point",
         rf_text,
-        _table(rf_rows, RF_COLUMNS),
+        _table(rf_rows, rf_columns),
         "\n".join(f"- {note}" for note in rf_notes),
         _image(f"{name}: receptive field growth", rf_plot),
+    )
+
+
+def _final_field(summary: Record) -> str:
+    """The facts line of the final receptive field: its size and stride, aligned or not,
+    or why it has none."""
+    if summary["rf_size"] is None:
+        return f"- no final receptive field: {summary['rf_note']}"
+    aligned = "aligned" if summary["rf_aligned"] else "not aligned (see below)"
+    return (
+        f"- final receptive field {summary['rf_size']} px, effective stride "
+        f"{summary['rf_stride']} px, {aligned}"
     )
 
 
