@@ -19,7 +19,7 @@ Examples:
   incprof compare googlenet_tv inception_v3 --counters torch,fvcore
   incprof show inception_v3 --depth 1
   incprof counters googlenet_tv --format markdown
-  incprof show mypkg.models:build_net --input 3x224x224
+  incprof show incprof.models.googlenet:build_googlenet_tv   # any package.module:callable
   incprof report --out reports/
 """
 
@@ -516,7 +516,8 @@ def latency_command(
 
     \b
     Examples:
-      incprof latency inception_v3 --batch 1,32,256 --dtype fp32,bf16 --mode eager,graph
+      incprof latency inception_v3 --device cuda --batch 1,32,256 --dtype fp32,bf16 \\
+        --mode eager,graph
       incprof latency googlenet_tv --device cpu --save results.json
     """
     from incprof.analysis.latency import DTYPES, MODES
@@ -732,7 +733,7 @@ def check_command(
     Examples:
       incprof check benchmarks/baselines/analytic.json
       incprof check benchmarks/baselines/latency_h100-80gb-hbm3.json --latency-tolerance 5
-      incprof check my_models.json --update --variants user_models:tiny_net,googlenet_tv
+      incprof check my_models.json --update --variants googlenet_tv,inception_v3
     """
     from incprof.baseline import (
         analytic_baseline,

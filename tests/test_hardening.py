@@ -234,3 +234,185 @@ def test_written_files_get_the_usual_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+# Issue 17's rough edges: each of these passed silently, or failed late, before.
+
+H100_PARITY = "benchmarks/results/latency_parity_h100-80gb-hbm3.json"
+
+
+def test_compare_reads_a_parity_results_file():
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    result = invoke(
+        "compare",
+        "googlenet_tv",
+        "--batch",
+        "32",
+        "--results",
+        os.path.join(root, H100_PARITY),
+        "--format",
+        "json",
+    )
+    assert result.exit_code == 0, result.output
+    (record,) = json.loads(result.stdout)
+    with open(os.path.join(root, H100_PARITY)) as handle:
+        saved = json.load(handle)
+    rows = [
+        r
+        for r in saved["parity"]
+        if r["variant"] == "googlenet_tv" and r["batch"] == 32 and r["ours_status"] == "ok"
+    ]
+    # No fp32 row there: the first ok row at batch 32 is the one shown, and it says which.
+    assert record["latency_ms"] == rows[0]["ours_ms"]
+    assert record["images_per_s"] == pytest.approx(32e3 / rows[0]["ours_ms"])
+    assert record["latency_config"].startswith("NVIDIA H100 80GB HBM3, batch 32, ")
+
+
+def test_compare_results_at_a_batch_the_file_lacks_is_exit_2(tmp_path):
+    saved = tmp_path / "saved.json"
+    row = {"variant": "user_models:tiny_net", "batch": 1, "status": "ok", "median_ms": 2.0}
+    saved.write_text(json.dumps([row]))
+    result = invoke("compare", "user_models:tiny_net", "--results", str(saved), "--batch", "3")
+    assert_one_line_error(
+        result, f"{saved} has no latency results at batch 3 (it has batch 1); choose one"
+    )
+
+
+def test_compare_says_which_variants_the_results_leave_blank(tmp_path):
+    saved = tmp_path / "saved.json"
+    row = {"variant": "user_models:tiny_net", "batch": 1, "status": "ok", "median_ms": 2.0}
+    saved.write_text(json.dumps([row]))
+    result = invoke(
+        "compare",
+        "user_models:tiny_net",
+        "user_models:strided_net",
+        "--input",
+        "3x16x16",
+        "--results",
+        str(saved),
+        "--format",
+        "json",
+    )
+    assert result.exit_code == 0, result.output
+    tiny, strided = json.loads(result.stdout)
+    # tiny_net's row names no input: it was measured at its default, 3x224x224, not 16x16.
+    assert tiny["latency_ms"] is None and strided["latency_ms"] is None
+    assert (
+        f"incprof: {saved} has no ok result at batch 1 and this input for "
+        "user_models:tiny_net, user_models:strided_net: its latency columns are blank"
+    ) in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["latency", "user_models:tiny_net", "--batch", "1,,2"], "--batch takes positive"),
+        (["latency", "user_models:tiny_net", "--dtype", "fp32,,bf16"], "--dtype takes a comma"),
+        (["compare", "googlenet", "--sort", ""], "--sort needs a column name"),
+        (
+            ["compare", "googlenet", "--sort", "-"],
+            "--sort needs a column name, e.g. macs or -macs; got '-'",
+        ),
+        (
+            ["compare", "googlenet", "--sort", "-nope"],
+            "--sort 'nope' is not a column; choose one of variant,",
+        ),
+        (["check", "x.json", "--variants", "googlenet"], "--variants names what --update writes"),
+    ],
+)
+def test_malformed_options_are_refused(args, message):
+    assert_one_line_error(invoke(*args), message)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["compare", "googlenet_tv", "inception_v3", "inception_v4", "--sort", "nope"],
+        ["compare", "googlenet_tv", "inception_v3", "inception_v4", "--baseline", "inception_v33"],
+    ],
+)
+def test_bad_sort_or_baseline_fails_before_computing(args, monkeypatch):
+    import incprof.api
+
+    def must_not_run(*_args, **_kwargs):
+        raise AssertionError("computed before the options were checked")
+
+    monkeypatch.setattr(incprof.api, "analyze_variant", must_not_run)
+    assert invoke(*args).exit_code == 2
+
+
+def test_every_compare_key_is_declared_for_sort():
+    from incprof.api import compare_keys, compare_records
+
+    (record,) = compare_records(["user_models:tiny_net"], counters=["torch"])
+    assert list(record) == [k for k in compare_keys(["torch"]) if k in record]
+    assert set(record) == set(compare_keys(["torch"]))
+
+
+def test_close_names_suggest_the_registered_name_not_an_alias():
+    result = invoke("show", "bninceptoin")
+    assert_one_line_error(result, "did you mean bn_inception")
+    assert "bninception" not in result.output
+
+
+def test_published_accuracy_is_not_shown_at_another_input():
+    result = invoke("compare", "googlenet", "--input", "3x64x64", "--format", "json")
+    (record,) = json.loads(result.stdout)
+    assert record["top1"] is None and record["top5"] is None
+    assert record["accuracy_source"] == "published at 3x224x224, not this input"
+    (default,) = json.loads(invoke("compare", "googlenet", "--format", "json").stdout)
+    assert default["top5"] == 89.93
+
+
+def test_ctrl_c_exits_130(monkeypatch):
+    import incprof.api
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(incprof.api, "list_records", interrupted)
+    result = invoke("list")
+    assert result.exit_code == 130
+    assert result.output.strip() == "incprof: interrupted"
+
+
+def test_help_and_version_do_not_import_torch():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from incprof.cli import main; sys.argv = ['incprof', '--version'];\n"
+        "try: main()\nexcept SystemExit: pass\n"
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
+    child = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert child.returncode == 0, child.stderr
+    for command in ("--help", "compare --help", "latency --help"):
+        code_help = code.replace("'--version'", ", ".join(repr(a) for a in command.split()))
+        child = subprocess.run([sys.executable, "-c", code_help], capture_output=True, text=True)
+        assert child.returncode == 0, child.stderr
+
+
+def test_report_with_a_missing_results_folder_is_exit_2(tmp_path):
+    result = invoke("report", "--out", str(tmp_path / "r"), "--results", "/nonexistent")
+    assert_one_line_error(result, "--results /nonexistent: no such folder")
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("has_folder", [False, True])
+def test_report_says_what_the_latency_page_will_lack(tmp_path, monkeypatch, has_folder):
+    import incprof.report.build
+
+    monkeypatch.setattr(incprof.report.build, "build_reports", lambda *a, **k: [])
+    monkeypatch.chdir(tmp_path)  # outside the repository: no benchmarks/results here
+    if has_folder:
+        (tmp_path / "benchmarks" / "results").mkdir(parents=True)
+    result = invoke("report", "--out", "r")
+    assert result.exit_code == 0
+    reason = (
+        "holds no latency*.json"
+        if has_folder
+        else "no benchmarks/results folder here (run from the repository root, or give --results)"
+    )
+    assert f"incprof: {'benchmarks/results ' if has_folder else ''}{reason}" in result.stderr
+    assert "the latency page will have no measurements and no plots" in result.stderr
