@@ -288,8 +288,9 @@ def add_baseline_ratios(records: list[dict[str, Any]], baseline: str) -> None:
                 record[f"{metric}_vs_baseline"] = None
 
 
-# The keys of a compare record: always, per measured counter, with latency columns, and
-# with a reference variant (--baseline). A test holds compare_records to this list.
+# The keys of a compare record, in the order a table shows them: always, per measured
+# counter, with latency columns, and with a reference variant (--baseline); the notes last.
+# A test holds compare_records to these keys.
 COMPARE_KEYS = (
     "variant",
     "input_shape",
@@ -298,30 +299,26 @@ COMPARE_KEYS = (
     "macs",
     "flops",
     "other_ops",
-    "unknown_ops",
     "rf_size",
     "rf_stride",
     "rf_aligned",
     "rf_note",
-    "top1",
-    "top5",
-    "accuracy_source",
 )
 LATENCY_KEYS = ("latency_ms", "latency_p10_ms", "latency_p90_ms", "images_per_s", "latency_config")
+COMPARE_NOTES = ("unknown_ops", "counter_errors", "accuracy_source")
 
 
 def compare_keys(
     counters: Sequence[str] = (), *, latency: bool = False, baseline: bool = False
 ) -> list[str]:
     """Every key a compare record can hold with these options, in column order."""
-    keys = list(COMPARE_KEYS) + [macs_key(c) for c in counters]
-    if counters:
-        keys.append("counter_errors")
+    keys = [*COMPARE_KEYS, *(macs_key(c) for c in counters), "top1", "top5"]
     if latency:
         keys += LATENCY_KEYS
     if baseline:
         keys += [f"{metric}_vs_baseline" for metric in RATIO_METRICS]
-    return keys
+    notes = [k for k in COMPARE_NOTES if counters or k != "counter_errors"]
+    return keys + notes
 
 
 def sort_order(text: str, keys: Sequence[str]) -> tuple[str, bool]:

@@ -259,18 +259,14 @@ def show_command(
         write_output(_render(rows, fmt), output)
 
 
-COMPARE_COLUMNS = [
-    "variant",
-    "input_shape",
-    "params",
-    "params_with_aux",
-    "macs",
-    "flops",
-    "other_ops",
-    "rf_size",
-    "rf_stride",
-    "rf_aligned",
-]
+# Columns a compare table shows only when some row has something in them.
+COMPARE_SPARSE = (
+    "rf_note",
+    "latency_ms_vs_baseline",
+    "unknown_ops",
+    "counter_errors",
+    "accuracy_source",
+)
 
 
 @cli.command("compare")
@@ -367,8 +363,6 @@ def compare_command(
     records = compare_records(
         names, input_shape=shape, counters=counters, progress=_progress(), warn=_warn
     )
-    columns = [k for k in COMPARE_COLUMNS if k in keys] + [k for k in keys if k.startswith("macs_")]
-    columns += ["top1", "top5"]
     if latency:
         saved = latency_records(
             names, batches=[batch], device=device, input_shape=shape, progress=_progress()
@@ -382,27 +376,13 @@ def compare_command(
                 f"{', '.join(missing)}: its latency columns are blank",
                 err=True,
             )
-        columns += ["latency_ms", "latency_p10_ms", "latency_p90_ms", "images_per_s"]
-        columns += ["latency_config"]
     if baseline:
         add_baseline_ratios(records, baseline)
-        columns += [
-            c
-            for c in ("params_vs_baseline", "macs_vs_baseline", "latency_ms_vs_baseline")
-            if any(c in r for r in records)
-        ]
     if order is not None:
         records = sort_records(records, order[0], descending=order[1])
-    if any(r["rf_note"] for r in records):
-        columns.insert(columns.index("rf_aligned") + 1, "rf_note")
-    if any(r["unknown_ops"] for r in records):
-        columns.append("unknown_ops")
-    if any(r.get("counter_errors") for r in records):
-        columns.append("counter_errors")
-    if fmt in ("json", "csv"):
-        columns = None  # every key, for scripts
-    elif any(r.get("accuracy_source") for r in records):
-        columns.append("accuracy_source")
+    columns = None  # json and csv: every key, for scripts
+    if fmt in ("table", "markdown"):
+        columns = [k for k in keys if k not in COMPARE_SPARSE or any(r.get(k) for r in records)]
     write_output(_render(records, fmt, columns), output)
 
 
