@@ -391,14 +391,22 @@ def _result_rows(path: Path) -> list[dict[str, Any]]:
         return [r for r in data if isinstance(r, dict)]
     if not isinstance(data, dict):
         raise BaselineError(f"{path} holds no latency results")
-    device = (data.get("environment") or {}).get("device_name")
+    environment = data.get("environment") or {}
+    device = {key: environment[key] for key in ("device_name", "cuda") if key in environment}
     parity = [
         {**r, "median_ms": r.get("ours_ms"), "status": r.get("ours_status")}
         for r in data.get("parity", [])
         if isinstance(r, dict)
     ]
     sweep = [r for r in data.get("sweep", []) if isinstance(r, dict)]
-    return [{"device_name": device, **r} for r in parity + sweep]
+    return [{"device_name": None, **device, **r} for r in parity + sweep]
+
+
+def _measured_on_cpu(row: Mapping[str, Any]) -> bool:
+    """A CPU row: its environment records no CUDA version (``"cuda": null``), or, in files
+    written before CPU rows were named by the processor's model, its device name is
+    'cpu (…)'."""
+    return ("cuda" in row and row["cuda"] is None) or str(row.get("device_name")).startswith("cpu")
 
 
 def _default_input(name: str) -> str | None:
@@ -423,7 +431,7 @@ def latency_baselines_from_results(paths: Sequence[str | Path]) -> dict[str, dic
     for path in paths:
         for row in _result_rows(Path(path)):
             device = row.get("device_name")
-            if row.get("status") != "ok" or not device or str(device).startswith("cpu"):
+            if row.get("status") != "ok" or not device or _measured_on_cpu(row):
                 continue
             entry = {key: row[key] for key in _LATENCY_KEY if row.get(key) is not None}
             if entry.get("input_shape") == _default_input(entry["variant"]):
