@@ -362,14 +362,18 @@ def latency_rows(data: Any, path: str | Path, *, parity: bool = True) -> list[di
     if isinstance(data, list):
         rows = data
     elif isinstance(data, dict):
-        device = (data.get("environment") or {}).get("device_name")
+        environment = data.get("environment") or {}
+        # Where it ran: the device's name, and a CUDA version (null on the CPU).
+        device = {key: environment[key] for key in ("device_name", "cuda") if key in environment}
         ours = [
             {**r, "median_ms": r.get("ours_ms"), "status": r.get("ours_status")}
             for r in (data.get("parity") or [] if parity else [])
             if isinstance(r, dict)
         ]
         sweep = data.get("sweep") or []
-        rows = [{"device_name": device, **r} for r in [*ours, *sweep] if isinstance(r, dict)]
+        rows = [
+            {"device_name": None, **device, **r} for r in [*ours, *sweep] if isinstance(r, dict)
+        ]
     else:
         rows = []
     if not rows or not all(isinstance(r, dict) and "variant" in r for r in rows):

@@ -394,6 +394,13 @@ def _result_rows(path: Path) -> list[dict[str, Any]]:
         raise BaselineError(str(exc)) from None
 
 
+def _measured_on_cpu(row: Mapping[str, Any]) -> bool:
+    """A CPU row: its environment records no CUDA version (``"cuda": null``), or, in files
+    written before CPU rows were named by the processor's model, its device name is
+    'cpu (…)'."""
+    return ("cuda" in row and row["cuda"] is None) or str(row.get("device_name")).startswith("cpu")
+
+
 def _default_input(name: str) -> str | None:
     try:
         return "x".join(map(str, resolve(name).input_for()))
@@ -416,7 +423,7 @@ def latency_baselines_from_results(paths: Sequence[str | Path]) -> dict[str, dic
     for path in paths:
         for row in _result_rows(Path(path)):
             device = row.get("device_name")
-            if row.get("status") != "ok" or not device or str(device).startswith("cpu"):
+            if row.get("status") != "ok" or not device or _measured_on_cpu(row):
                 continue
             entry = {key: row[key] for key in _LATENCY_KEY if row.get(key) is not None}
             if entry.get("input_shape") == _default_input(entry["variant"]):

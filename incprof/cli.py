@@ -491,8 +491,9 @@ def latency_command(
     matmul and a 3×3 convolution), peak memory.
 
     On a GPU: CUDA events around each repetition, warm-up, cuDNN autotuning, L2 flushed.
-    On the CPU: torch.utils.benchmark. A batch that does not fit is a row marked
-    "out of memory" and the sweep goes on.
+    On the CPU: torch.utils.benchmark, at least 5 samples. A batch that does not fit is a
+    row marked "out of memory" and the sweep goes on; when no configuration ran, the table
+    (and --save) is still written, and the command exits 2.
 
     \b
     Examples:
@@ -520,8 +521,15 @@ def latency_command(
     )
     if save is not None:
         write_output(_render(records, "json"), save)
-    columns = None if fmt in ("json", "csv") else LATENCY_COLUMNS
+    # Caveats get a column only when some row has one.
+    caveats = [key for key in ("single_sample", "peak_note") if any(r[key] for r in records)]
+    columns = None if fmt in ("json", "csv") else [*LATENCY_COLUMNS, *caveats]
     write_output(_render(records, fmt, columns), output)
+    if not any(r["status"] == "ok" for r in records):
+        # A row that does not apply (tf32 on the CPU) says less than one that failed.
+        first = next((r for r in records if not r["status"].startswith("skipped")), records[0])
+        where = f"{first['variant']} batch {first['batch']} {first['dtype']} {first['mode']}"
+        raise BadInput(f"no configuration ran ({len(records)} tried); {where}: {first['status']}")
 
 
 FACTORIZE_COLUMNS = [

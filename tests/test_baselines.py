@@ -346,6 +346,20 @@ def test_latency_baselines_from_parity_and_sweep_results(tmp_path):
     ]
 
 
+def test_cpu_rows_named_by_the_processor_are_no_latency_baseline(tmp_path):
+    """CPU results name the processor ('AMD EPYC 7B13 (2 threads)'), not 'cpu (…)': their
+    environment's null CUDA version is what marks them, in saved rows and in results files."""
+    cpu = {"device_name": "AMD EPYC 7B13 (2 threads)", "cuda": None}
+    config = {"variant": "inception_v3", "batch": 1, "dtype": "fp32", "mode": "eager"}
+    config["layout"] = "contiguous"
+    saved = tmp_path / "saved.json"
+    saved.write_text(json.dumps([{**config, **cpu, "status": "ok", "median_ms": 50.0}]))
+    parity = tmp_path / "latency_parity.json"
+    row = {**config, "ours_ms": 50.0, "ours_status": "ok", "reference_ms": 51.0}
+    parity.write_text(json.dumps({"environment": cpu, "parity": [row]}))
+    assert latency_baselines_from_results([saved, parity]) == {}
+
+
 def test_a_bad_results_file_is_a_baseline_error(tmp_path):
     path = tmp_path / "results.json"
     path.write_text('"just a string"')

@@ -8,21 +8,26 @@ graph replayed, and ``torch.compile``. The device's peak for each dtype is measu
 same run with a large matmul, so achieved TFLOP/s (2 × MACs × batch / time) can be read as
 a share of what this device does, not of a datasheet.
 
-CPU: the same records through ``torch.utils.benchmark`` (its blocked autorange), with the
-faster of a matmul and a 3×3 convolution as the peak (see ``measure_peak_tflops``).
+CPU: the same records through ``torch.utils.benchmark`` (its blocked autorange, at least
+``MIN_CPU_SAMPLES`` samples), with the faster of a matmul and a 3×3 convolution, run the way
+the network runs (autocast for bf16), as the peak (see ``measure_peak_tflops``).
 
 A configuration that does not fit in memory or cannot run is a record that says why; the
-sweep goes on.
+sweep goes on. A share of the peak is never above 100%: such a share, or a peak that could
+not be measured, is left empty and ``peak_note`` says why.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import gc
+import platform
 import statistics
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager, nullcontext
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -53,20 +58,24 @@ def resolve_device(name: str) -> str:
 
 @dataclass(frozen=True)
 class Timing:
-    """Per-repetition times in milliseconds, summarised."""
+    """Per-repetition times in milliseconds, summarised. One sample has no spread: its
+    p10, p90 and IQR are None, not copies of the median that would read as a tight one."""
 
     median_ms: float
-    p10_ms: float
-    p90_ms: float
-    iqr_ms: float
+    p10_ms: float | None
+    p90_ms: float | None
+    iqr_ms: float | None
     repetitions: int
+
+    @property
+    def single_sample(self) -> bool:
+        return self.repetitions == 1
 
     @classmethod
     def of(cls, times_ms: Sequence[float]) -> Timing:
         ordered = sorted(times_ms)
-        if len(ordered) < 2:
-            only = ordered[0]
-            return cls(only, only, only, 0.0, len(ordered))
+        if len(ordered) == 1:
+            return cls(ordered[0], None, None, None, 1)
         deciles = statistics.quantiles(ordered, n=10, method="inclusive")
         quartiles = statistics.quantiles(ordered, n=4, method="inclusive")
         return cls(
@@ -78,10 +87,32 @@ class Timing:
         )
 
 
+def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The processor's model and the thread count torch runs on, e.g. 'AMD EPYC 7B13
+    (2 threads)': a CPU time depends on both. The model is /proc/cpuinfo's "model name"
+    where Linux gives one (platform's name for the processor elsewhere)."""
+    model = None
+    try:
+        with cpuinfo.open(encoding="utf-8", errors="replace") as lines:
+            model = next(
+                (
+                    line.partition(":")[2].strip()
+                    for line in lines
+                    if line.partition(":")[0].strip() == "model name"
+                ),
+                None,
+            )
+    except OSError:
+        pass
+    model = model or platform.processor() or platform.machine() or "unknown CPU"
+    threads = torch.get_num_threads()
+    return f"{model} ({threads} thread{'' if threads == 1 else 's'})"
+
+
 def environment(device: str) -> dict[str, Any]:
     """What a saved result must carry to be compared later."""
     env: dict[str, Any] = {
-        "device_name": "cpu",
+        "device_name": cpu_name(),
         "torch": torch.__version__,
         "cuda": None,
         "cudnn": None,
@@ -92,12 +123,6 @@ def environment(device: str) -> dict[str, Any]:
             device_name=torch.cuda.get_device_name(),
             cuda=torch.version.cuda,
             cudnn=torch.backends.cudnn.version(),
-        )
-    else:
-        import platform
-
-        env["device_name"] = (
-            f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
         )
     return env
 
@@ -217,18 +242,33 @@ def alternate(
     return Timing.of(a_times), Timing.of(b_times), statistics.median(ratios)
 
 
-def cpu_time(fn: Callable[[], Any], *, min_run_time: float = 1.0) -> Timing:
-    """torch.utils.benchmark's blocked autorange; each block's mean is one sample.
+# CPU samples taken whatever the time budget: fewer would give no spread worth the name.
+MIN_CPU_SAMPLES = 5
 
+
+def cpu_time(fn: Callable[[], Any], *, min_run_time: float = 1.0) -> Timing:
+    """torch.utils.benchmark's blocked autorange; each block's mean is one sample, and
+    there are at least ``MIN_CPU_SAMPLES``.
+
+    Blocked autorange stops once ``min_run_time`` is spent, so a call longer than a fifth
+    of it gives fewer than five samples (one, when a call is longer than all of it). Then
+    it runs again with the time the missing samples take at the rate just measured, until
+    there are enough: each extra round costs one warm-up call, not a full budget.
     It runs on torch's thread count (the one the environment records): the Timer's own
     default is a single thread, which would time a different machine.
     """
     from torch.utils.benchmark import Timer
 
-    measurement = Timer(
-        stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads()
-    ).blocked_autorange(min_run_time=min_run_time)
-    return Timing.of([t * 1e3 for t in measurement.times])
+    timer = Timer(stmt="fn()", globals={"fn": fn}, num_threads=torch.get_num_threads())
+    samples_s: list[float] = []
+    budget_s = min_run_time
+    while True:
+        measurement = timer.blocked_autorange(min_run_time=budget_s)
+        samples_s += measurement.times
+        missing = MIN_CPU_SAMPLES - len(samples_s)
+        if missing <= 0:
+            return Timing.of([t * 1e3 for t in samples_s])
+        budget_s = missing * measurement.number_per_run * measurement.median
 
 
 @dataclass(frozen=True)
@@ -265,41 +305,83 @@ def eager_ops(model: nn.Module, input_shape: InputShape, *, batch: int = 1) -> E
     return EagerOps(len(analysis.records), calls)
 
 
-# Square matmul sides for the peak: large enough to saturate the device's matmul units,
-# small enough that the CPU measures it in well under a second.
-_PEAK_SIDE = {"cuda": 8192, "cpu": 2048}
-# The CPU's other candidate: a 3×3 convolution, 512 → 512 channels at 32×32 (4.8 GFLOP).
-_PEAK_CONV = (512, 32)
+@dataclass(frozen=True)
+class Peak:
+    """A device's measured dense TFLOP/s in one dtype, or None and the reason (``note``)."""
+
+    tflops: float | None
+    note: str | None = None
+
+
+# Square matmul sides for the peak: large enough to saturate the device's matmul units;
+# on the CPU, small enough that a slow kernel still answers in a fraction of a second.
+_PEAK_SIDE = {"cuda": 8192, "cpu": 1024}
+# The CPU's other candidate: a 3×3 convolution, 256 → 256 channels at 28×28 (0.92 GFLOP).
+_PEAK_CONV = (256, 28)
+# A CPU probe kernel whose first call takes longer than this (under 8.6 GFLOP/s for the
+# matmul, 3.7 for the convolution) is not timed: the dtype has no fast kernel there.
+PEAK_CALL_LIMIT_S = 0.25
 
 
 def measure_peak_tflops(
     dtype: str, timer: CudaTimer | None, *, device: str = "cuda", cpu_min_run_time: float = 1.0
-) -> float:
+) -> Peak:
     """This device's best dense TFLOP/s for ``dtype``: the denominator of ``peak_share_pct``.
 
-    Measured, not a datasheet ceiling. GPU: an 8192² matmul. CPU: the faster of a 2048²
-    matmul (the BLAS library) and a 3×3 convolution (oneDNN, which runs the networks'
-    convolutions): on some CPUs the BLAS takes a slow path (MKL on AMD processors runs at
-    half of oneDNN's rate), and a matmul alone would then put shares far above 100%.
+    Measured, not a datasheet ceiling. GPU: an 8192² matmul in the dtype.
+
+    CPU: the faster of a 1024² matmul (the BLAS library) and a 3×3 convolution (oneDNN,
+    which runs the networks' convolutions), each on fp32 tensors inside ``precision`` as
+    the network is timed, so that bf16 times the casts and kernels autocast picks. On some
+    CPUs the BLAS takes a slow path (MKL on AMD processors runs at half of oneDNN's rate),
+    and a matmul alone would then put shares far above 100%. A CPU without native kernels
+    for the dtype falls back to reference loops (bf16: ~0.001 TFLOP/s, minutes for a large
+    problem); so each kernel is called once first, and one slower than
+    ``PEAK_CALL_LIMIT_S`` is not timed. With neither kernel timed, there is no peak and the
+    note says why.
     """
-    side = _PEAK_SIDE[device]
-    storage = (
-        torch.float16 if dtype == "fp16" else torch.bfloat16 if dtype == "bf16" else torch.float32
-    )
-    a = torch.randn(side, side, device=device, dtype=storage)
-    b = torch.randn(side, side, device=device, dtype=storage)
-    with precision("tf32" if dtype == "tf32" else "fp32", device):
-        if device == "cuda" and timer is not None:
-            return 2 * side**3 / (timer(lambda: a @ b).median_ms * 1e-3) / 1e12
-        matmul_ms = cpu_time(lambda: a @ b, min_run_time=cpu_min_run_time).median_ms
-        channels, width = _PEAK_CONV
-        x = torch.randn(1, channels, width, width, dtype=storage)
-        w = torch.randn(channels, channels, 3, 3, dtype=storage)
-        conv_ms = cpu_time(
-            lambda: nn.functional.conv2d(x, w, padding=1), min_run_time=cpu_min_run_time
-        ).median_ms
-    conv_flop = 2 * channels * channels * 9 * width * width
-    return max(2 * side**3 / (matmul_ms * 1e-3), conv_flop / (conv_ms * 1e-3)) / 1e12
+    if device == "cuda":
+        side = _PEAK_SIDE["cuda"]
+        storage = {"fp16": torch.float16, "bf16": torch.bfloat16}.get(dtype, torch.float32)
+        a = torch.randn(side, side, device=device, dtype=storage)
+        b = torch.randn(side, side, device=device, dtype=storage)
+        timer = timer or CudaTimer()
+        with precision("tf32" if dtype == "tf32" else "fp32", device):
+            return Peak(2 * side**3 / (timer(lambda: a @ b).median_ms * 1e-3) / 1e12)
+    side = _PEAK_SIDE["cpu"]
+    a, b = torch.randn(side, side), torch.randn(side, side)
+    channels, width = _PEAK_CONV
+    x = torch.randn(1, channels, width, width)
+    w = torch.randn(channels, channels, 3, 3)
+    kernels: dict[str, tuple[int, Callable[[], Any]]] = {
+        f"{side}² matmul": (2 * side**3, lambda: a @ b),
+        f"{channels}-channel 3×3 convolution": (
+            2 * channels * channels * 9 * width * width,
+            lambda: nn.functional.conv2d(x, w, padding=1),
+        ),
+    }
+    rates = []
+    too_slow = []
+    for name, (flop, kernel) in kernels.items():
+
+        def run(kernel: Callable[[], Any] = kernel) -> Any:
+            with precision(dtype, device):
+                return kernel()
+
+        started = time.perf_counter()
+        run()
+        first_s = time.perf_counter() - started
+        if first_s > PEAK_CALL_LIMIT_S:
+            too_slow.append(f"one {name} took {first_s:.2f} s")
+            continue
+        rates.append(flop / (cpu_time(run, min_run_time=cpu_min_run_time).median_ms * 1e-3))
+    if not rates:
+        return Peak(
+            None,
+            f"no {dtype} peak: {' and '.join(too_slow)} (limit {PEAK_CALL_LIMIT_S:g} s), "
+            f"so this CPU has no fast {dtype} kernels to measure one with",
+        )
+    return Peak(max(rates) / 1e12)
 
 
 @dataclass(frozen=True)
@@ -326,6 +408,10 @@ class LatencyRecord:
     cuda: str | None
     cudnn: int | None
     date: str
+    # Why peak_share_pct is empty though the row ran (no peak, or a share above 100%).
+    peak_note: str | None = None
+    # Timed once: median_ms is that one time, and p10/p90/IQR are empty.
+    single_sample: bool = False
 
     def record(self) -> dict[str, Any]:
         return asdict(self)
@@ -383,6 +469,21 @@ def forward_callable(
 # dtypes measured on the GPU only: TF32 is a tensor-core mode, fp16 autocast a GPU one.
 CPU_SKIPPED_DTYPES = ("tf32", "fp16")
 
+# How the CPU allocator words a failed allocation: torch raises it as a plain RuntimeError
+# ("[enforce fail at alloc_cpu.cpp:…] … DefaultCPUAllocator: can't allocate memory: …";
+# "not enough memory" on Windows and Android), not as torch.OutOfMemoryError.
+_CPU_OUT_OF_MEMORY = (
+    "DefaultCPUAllocator: can't allocate memory",
+    "DefaultCPUAllocator: not enough memory",
+)
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    """A configuration that did not fit, on the GPU or the CPU."""
+    return isinstance(exc, torch.OutOfMemoryError) or (
+        isinstance(exc, RuntimeError) and any(text in str(exc) for text in _CPU_OUT_OF_MEMORY)
+    )
+
 
 class _Skip(Exception):
     """A configuration that does not apply here; its message is the record's status."""
@@ -400,10 +501,15 @@ def measure(
     device: str,
     env: dict[str, Any],
     timer: CudaTimer | None = None,
-    peak_tflops: float | None = None,
+    peak: Peak | None = None,
     cpu_min_run_time: float = 1.0,
 ) -> LatencyRecord:
-    """One configuration; never raises for out-of-memory or unsupported combinations."""
+    """One configuration; never raises for out-of-memory or unsupported combinations.
+
+    A share of ``peak`` above 100% is left empty with a ``peak_note``: the probe's kernels
+    then ran slower than the network's, so the peak understates the device.
+    """
+    peak = peak or Peak(None)
     base = dict(
         variant=variant.name,
         input_shape="x".join(map(str, input_shape)),
@@ -444,24 +550,25 @@ def measure(
         )
         memory = torch.cuda.max_memory_allocated() / 2**20 if device == "cuda" else None
     except _Skip as skip:
-        return LatencyRecord(**base, status=f"skipped: {skip}", peak_tflops=peak_tflops, **empty)
-    except torch.cuda.OutOfMemoryError:
-        _release(device)
-        return LatencyRecord(**base, status="out of memory", peak_tflops=peak_tflops, **empty)
+        return LatencyRecord(**base, status=f"skipped: {skip}", peak_tflops=peak.tflops, **empty)
     except Exception as exc:  # one failing configuration is a row, the sweep goes on
         _release(device)
-        return LatencyRecord(
-            **base,
-            status=f"error: {error_line(exc)}"[:200],
-            peak_tflops=peak_tflops,
-            **empty,
-        )
+        status = "out of memory" if _out_of_memory(exc) else f"error: {error_line(exc)}"[:200]
+        return LatencyRecord(**base, status=status, peak_tflops=peak.tflops, **empty)
     finally:
         # Drop the model, its graph and its input before the next configuration.
         fn = model = x = None
         _release(device)
     seconds = timing.median_ms * 1e-3
     tflops = 2 * macs * batch / seconds / 1e12 if macs is not None else None
+    share = 100 * tflops / peak.tflops if peak.tflops and tflops is not None else None
+    peak_note = peak.note
+    if share is not None and share > 100:
+        peak_note = (
+            f"no share: {share:.0f}% of the {dtype} peak measured, whose probe kernels ran "
+            "slower than this network's, so that peak understates the device"
+        )
+        share = None
     return LatencyRecord(
         **base,
         status="ok",
@@ -472,9 +579,11 @@ def measure(
         repetitions=timing.repetitions,
         images_per_s=batch / seconds,
         tflops=tflops,
-        peak_tflops=peak_tflops,
-        peak_share_pct=100 * tflops / peak_tflops if peak_tflops and tflops else None,
+        peak_tflops=peak.tflops,
+        peak_share_pct=share,
         peak_memory_mib=memory,
+        peak_note=peak_note,
+        single_sample=timing.single_sample,
     )
 
 
@@ -509,7 +618,7 @@ def sweep(
         timer = CudaTimer()
     if device == "cuda":
         torch.backends.cudnn.benchmark = True
-    peaks: dict[str, float | None] = {}
+    peaks: dict[str, Peak | None] = {}
     for dtype in dtypes:
         if device == "cpu" and dtype in CPU_SKIPPED_DTYPES:
             peaks[dtype] = None
@@ -540,7 +649,7 @@ def sweep(
                             device=device,
                             env=env,
                             timer=timer,
-                            peak_tflops=peaks[dtype],
+                            peak=peaks[dtype],
                             cpu_min_run_time=cpu_min_run_time,
                         )
                     )
