@@ -51,6 +51,7 @@ from incprof.analysis.latency import (
 )
 from incprof.api import latency_records
 from incprof.baseline import device_slug
+from incprof.files import write_text
 
 PAIRS = {
     "googlenet_tv": "torchvision.googlenet",
@@ -355,7 +356,7 @@ def main() -> int:
     suffix = f"_{args.tag}" if args.tag else ""
     out = Path(args.out) / f"latency_{args.part}{suffix}_{slug}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n")
+    write_text(out, json.dumps(result, indent=2) + "\n")  # whole, into what is there
     log(f"wrote {out} in {result['seconds']:.0f} s")
     return 0
 

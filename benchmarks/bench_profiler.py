@@ -183,8 +183,9 @@ def main() -> int:
             "machine": platform.machine(),
             "threads": torch.get_num_threads(),
         }
-        with open(args.json_path, "w", encoding="utf-8") as handle:
-            json.dump({"environment": env, "rows": rows}, handle, indent=2)
+        from incprof.files import write_text
+
+        write_text(args.json_path, json.dumps({"environment": env, "rows": rows}, indent=2))
     return 0
 
 
