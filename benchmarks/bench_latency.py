@@ -39,7 +39,6 @@ import torch
 from torch import nn
 
 import incprof
-from incprof.analysis.analytic import meta_model
 from incprof.analysis.latency import (
     CudaTimer,
     Timing,
@@ -49,6 +48,7 @@ from incprof.analysis.latency import (
     environment,
     forward_callable,
 )
+from incprof.analysis.trace import meta_model
 from incprof.api import latency_records
 from incprof.baseline import device_slug
 from incprof.files import write_text

@@ -80,7 +80,7 @@ def _measure(
     from torch import nn
 
     import incprof
-    from incprof.analysis.analytic import meta_model
+    from incprof.analysis.trace import meta_model
 
     warnings.simplefilter("ignore")
     variant = incprof.get(name)

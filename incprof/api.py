@@ -161,7 +161,7 @@ def smallest_square_input(variant: Variant, channels: int, *, limit: int = 1024)
     the answer and steps up past sizes that still fail (a few layouts, such as
     BN-Inception's, only run on some grids).
     """
-    from incprof.analysis.analytic import meta_model
+    from incprof.analysis.trace import meta_model
 
     model = meta_model(variant).eval()
     if not _runs_at(model, (channels, limit, limit)):

@@ -16,7 +16,8 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from incprof.analysis.analytic import CostAnalysis, meta_copy
+from incprof.analysis.analytic import CostAnalysis
+from incprof.analysis.trace import meta_copy
 from incprof.api import InputError, analyze_variant, parse_input
 from incprof.registry import DEFAULT_USER_INPUT, InputShape, Variant, resolve
 

@@ -4,7 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from incprof.analysis.analytic import ROOT, analyze_module
+from incprof.analysis.analytic import analyze_module
+from incprof.analysis.trace import ROOT
 
 
 class WithAux(nn.Module):

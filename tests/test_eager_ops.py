@@ -10,8 +10,8 @@ import torch
 from user_models import tiny_net
 
 import incprof
-from incprof.analysis.analytic import meta_model
 from incprof.analysis.latency import EagerOps, eager_ops
+from incprof.analysis.trace import meta_model
 
 
 def test_tiny_net_by_hand():

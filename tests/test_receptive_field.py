@@ -9,13 +9,13 @@ from torch import nn
 from user_models import transposed_net
 
 import incprof
-from incprof.analysis.analytic import meta_model
 from incprof.analysis.receptive_field import (
     analyze_module_rf,
     analyze_rf,
     empirical_field,
     expected_region,
 )
+from incprof.analysis.trace import meta_model
 
 
 def fields(model: nn.Module, shape, endpoints=()):

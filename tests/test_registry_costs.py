@@ -5,7 +5,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import incprof
-from incprof.analysis.analytic import analyze, meta_model
+from incprof.analysis.analytic import analyze
+from incprof.analysis.trace import meta_model
 
 VARIANTS = incprof.list_variants()
 

@@ -1,7 +1,7 @@
 """Analytic cost: MACs, other ops and parameters from shapes alone.
 
-The model is built on the ``meta`` device and run once in eval mode under a dispatch
-mode that prices every ATen operator with the closed-form formulas of
+A function of one :class:`~incprof.analysis.trace.Trace`: every ATen operator of the
+meta-device forward is priced with the closed-form formulas of
 :mod:`incprof.analysis.formulas`. Nothing is computed on real data, so the cost of the
 analysis does not grow with batch or resolution. Functional calls (``F.relu``,
 ``torch.cat``, ``x + y``) are seen like module calls, because they reach the same
@@ -10,22 +10,16 @@ dispatcher; each operator is charged to the innermost module running when it was
 
 from __future__ import annotations
 
-import copy
-import dataclasses
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import ExitStack, contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
 from torch import nn
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from incprof.analysis.formulas import cost_of
+from incprof.analysis.trace import ROOT, Trace, trace_module, trace_variant
 from incprof.registry import InputShape, Variant
-
-ROOT = "(root)"
 
 
 @dataclass(frozen=True)
@@ -174,160 +168,52 @@ def _counts_text(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{k}×{v}" for k, v in sorted(counts.items()))
 
 
-def tensor_leaves(value: Any) -> list[torch.Tensor]:
-    """Every tensor in a model's output, in order: a tensor, or tensors nested in tuples,
-    lists, dicts and dataclasses (detection and multi-head models return those)."""
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, Mapping):
-        items: Iterable[Any] = value.values()
-    elif isinstance(value, tuple | list):
-        items = value
-    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
-        items = (getattr(value, f.name) for f in dataclasses.fields(value))
-    else:
-        return []
-    return [leaf for item in items for leaf in tensor_leaves(item)]
-
-
-def first_tensor(value: Any) -> torch.Tensor | None:
-    """The main output: the first tensor leaf, or None when there is none."""
-    leaves = tensor_leaves(value)
-    return leaves[0] if leaves else None
-
-
-def _kernel_text(module: nn.Module) -> str:
+def _kernel_text(kernel: tuple[int, ...] | None, stride: tuple[int, ...] | None) -> str:
     """'3x3/2' style kernel and stride for conv and pool layers; '' for the rest."""
-    kernel = getattr(module, "kernel_size", None)
-    if kernel is None:
+    if kernel is None or stride is None:
         return ""
-    stride = getattr(module, "stride", 1)
-
-    def pair(v: Any) -> tuple[int, ...]:
-        return tuple(v) if isinstance(v, tuple | list) else (v, v)
-
-    text = "x".join(map(str, pair(kernel)))
-    s = pair(stride if stride is not None else kernel)
-    if any(v != 1 for v in s):
-        text += "/" + ("x".join(map(str, s)) if s[0] != s[1] else str(s[0]))
+    text = "x".join(map(str, kernel))
+    if any(v != 1 for v in stride):
+        text += "/" + ("x".join(map(str, stride)) if stride[0] != stride[1] else str(stride[0]))
     return text
 
 
-def _batch_norm_shapes(args: Any, kwargs: dict[str, Any]) -> Any:
-    # (output, saved mean, saved inverse std): eval mode saves nothing.
-    x = args[0]
-    return torch.empty_like(x), x.new_empty((0,)), x.new_empty((0,))
-
-
-# Operators whose meta kernel is a slow Python decomposition but whose shapes are plain:
-# batch norm's output has its input's shape. Used on the meta device only.
-_SHAPE_SHORTCUTS: dict[Any, Callable[[Any, dict[str, Any]], Any]] = {
-    torch.ops.aten.native_batch_norm.default: _batch_norm_shapes,
-    torch.ops.aten._native_batch_norm_legit_no_training.default: _batch_norm_shapes,
-}
-
-
-def run_op(func: Any, args: Any, kwargs: dict[str, Any]) -> Any:
-    """Run one ATen call, taking a shape shortcut for meta tensors where one exists.
-
-    Training-mode batch norm (``args[5]``) keeps torch's own kernel: it saves statistics.
-    """
-    shortcut = _SHAPE_SHORTCUTS.get(func)
-    first = args[0] if args else None
-    if (
-        shortcut is not None
-        and isinstance(first, torch.Tensor)
-        and first.device.type == "meta"
-        and not (func is torch.ops.aten.native_batch_norm.default and args[5])
-    ):
-        return shortcut(args, kwargs)
-    return func(*args, **kwargs)
-
-
-class _CostMode(TorchDispatchMode):
-    """Prices each ATen call and notes which parameters the forward touched."""
-
-    def __init__(self, param_owner: dict[int, tuple[str, int]], stack: list[str]) -> None:
-        super().__init__()
-        self.param_owner = param_owner
-        self.stack = stack
-        self.records: list[OpRecord] = []
-        self.used: set[int] = set()
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = run_op(func, args, kwargs)
-        for arg in args:
-            if isinstance(arg, torch.Tensor) and id(arg) in self.param_owner:
-                self.used.add(id(arg))
-        cost = cost_of(func, args, kwargs, out)
-        name = func.overloadpacket.__name__
-        if cost is None:
-            record = OpRecord(self.stack[-1], name, "unknown", 0, 0, known=False)
+def cost(trace: Trace) -> CostAnalysis:
+    """Price every op of a trace with the formulas of :mod:`incprof.analysis.formulas`."""
+    records = []
+    for op in trace.ops:
+        priced = cost_of(op.func, op.args, op.kwargs, op.out)
+        if priced is None:
+            records.append(OpRecord(op.module, op.name, "unknown", 0, 0, known=False))
         else:
-            record = OpRecord(self.stack[-1], name, cost.category, cost.macs, cost.other_ops, True)
-        self.records.append(record)
-        return out
-
-
-@contextmanager
-def module_tracking(
-    model: nn.Module,
-    stack: list[str],
-    outputs: dict[str, tuple[int, ...]],
-    on_output: Callable[[str, Any], None] | None = None,
-) -> Iterator[None]:
-    """Keep ``stack`` at the names of the modules running; note each one's output shape.
-
-    ``outputs`` fills in the order the modules *start*, so parents precede children;
-    ``on_output(name, output)`` sees every module's output as it is returned.
-    """
-    with ExitStack() as hooks:
-        for name, module in model.named_modules():
-            if not name:
-                continue
-
-            def pre(_m: nn.Module, _inputs: Any, name: str = name) -> None:
-                stack.append(name)
-                outputs.setdefault(name, ())
-
-            def post(_m: nn.Module, _inputs: Any, output: Any, name: str = name) -> None:
-                stack.pop()
-                first = first_tensor(output)
-                if first is not None and not outputs[name]:
-                    outputs[name] = tuple(first.shape)
-                if on_output is not None:
-                    on_output(name, output)
-
-            hooks.callback(module.register_forward_pre_hook(pre).remove)
-            hooks.callback(module.register_forward_hook(post, always_call=True).remove)
-        yield
-
-
-def meta_copy(model: nn.Module) -> nn.Module:
-    """A copy of ``model`` with every parameter and buffer on the meta device, ties kept.
-
-    ``model.to("meta")`` gives each module that holds a parameter a new one, so a weight
-    two modules share (a decoder reusing its encoder's) would become two and be counted
-    twice. Here each tensor is mapped once, through deepcopy's memo, and no data is copied.
-    """
-    memo: dict[int, Any] = {}
-    for p in model.parameters():
-        memo[id(p)] = nn.Parameter(torch.empty_like(p, device="meta"), p.requires_grad)
-    for b in model.buffers():
-        memo[id(b)] = torch.empty_like(b, device="meta")
-    return copy.deepcopy(model, memo)
-
-
-def meta_model(variant: Variant, overrides: dict[str, Any] | None = None) -> nn.Module:
-    """Build a variant with its parameters on the meta device (no memory, no init cost)."""
-    overrides = overrides or {}
-    try:
-        with torch.device("meta"):
-            return variant.build(**overrides)
-    except (NotImplementedError, RuntimeError):
-        # Some user models initialise from real data; build on the CPU, then drop the data.
-        return meta_copy(variant.build(**overrides))
+            records.append(
+                OpRecord(op.module, op.name, priced.category, priced.macs, priced.other_ops, True)
+            )
+    if trace.output is None:
+        raise TypeError(f"the output holds no tensor (a {trace.output_type})")
+    used_by_module: dict[str, int] = defaultdict(int)
+    for p in trace.parameters:
+        if p.used:
+            used_by_module[p.owner] += p.numel
+    # One row per module, in the order modules first started, with its first output.
+    modules: dict[str, ModuleInfo] = {}
+    for call in trace.modules:
+        shape = call.output.shape if call.output is not None else ()
+        known = modules.get(call.name)
+        if known is None or not known.output_shape:
+            kernel = _kernel_text(call.kernel_size, call.stride)
+            modules[call.name] = ModuleInfo(call.name, call.type, kernel, shape)
+    return CostAnalysis(
+        variant=trace.name,
+        input_shape=trace.input_shape,
+        batch=trace.batch,
+        output_shape=trace.output.shape,
+        params=sum(used_by_module.values()),
+        params_with_aux=sum(p.numel for p in trace.parameters),
+        records=tuple(records),
+        modules=tuple(modules.values()),
+        used_params_by_module=dict(used_by_module),
+    )
 
 
 def analyze_module(
@@ -338,46 +224,7 @@ def analyze_module(
     name: str = "model",
 ) -> CostAnalysis:
     """Analytic cost of ``model``'s eval forward on a ``batch × input_shape`` input."""
-    if any(p.device.type != "meta" for p in model.parameters()):
-        model = meta_copy(model)
-    was_training = model.training
-    model.eval()
-    named = dict(model.named_modules())
-    param_owner: dict[int, tuple[str, int]] = {}
-    for module_name, module in named.items():
-        for p in module.parameters(recurse=False):
-            param_owner.setdefault(id(p), (module_name or ROOT, p.numel()))
-    stack = [ROOT]
-    outputs: dict[str, tuple[int, ...]] = {}
-    mode = _CostMode(param_owner, stack)
-    x = torch.empty((batch, *input_shape), device="meta")
-    try:
-        with torch.no_grad(), module_tracking(model, stack, outputs), mode:
-            out = model(x)
-    finally:
-        model.train(was_training)
-    first = first_tensor(out)
-    if first is None:
-        raise TypeError(f"the output holds no tensor (a {type(out).__name__})")
-    used_by_module: dict[str, int] = defaultdict(int)
-    for pid in mode.used:
-        owner, numel = param_owner[pid]
-        used_by_module[owner] += numel
-    modules = tuple(
-        ModuleInfo(n, type(named[n]).__name__, _kernel_text(named[n]), shape)
-        for n, shape in outputs.items()
-    )
-    return CostAnalysis(
-        variant=name,
-        input_shape=tuple(input_shape),
-        batch=batch,
-        output_shape=tuple(first.shape),
-        params=sum(used_by_module.values()),
-        params_with_aux=sum(p.numel() for p in model.parameters()),
-        records=tuple(mode.records),
-        modules=modules,
-        used_params_by_module=dict(used_by_module),
-    )
+    return cost(trace_module(model, input_shape, batch=batch, name=name))
 
 
 def analyze(
@@ -388,5 +235,5 @@ def analyze(
     overrides: dict[str, Any] | None = None,
 ) -> CostAnalysis:
     """Analytic cost of a registered (or user) variant at its default or a given input."""
-    shape = input_shape or variant.input_for(overrides)
-    return analyze_module(meta_model(variant, overrides), shape, batch=batch, name=variant.name)
+    trace = trace_variant(variant, input_shape=input_shape, batch=batch, overrides=overrides)
+    return cost(trace)

@@ -31,8 +31,9 @@ import torch
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from incprof.analysis.analytic import ROOT, CostAnalysis, meta_model, module_tracking
+from incprof.analysis.analytic import CostAnalysis
 from incprof.analysis.formulas import cost_of
+from incprof.analysis.trace import ROOT, meta_model, module_tracking
 from incprof.registry import InputShape, Variant, error_line
 
 # The counters run when none are named.
@@ -171,7 +172,7 @@ def count_torch_cpu(
     counter = FlopCounterMode(display=False)
     stack = [ROOT]
     unpriced = _UnpricedOps(stack, set(flop_registry))
-    with torch.no_grad(), module_tracking(model, stack, {}), counter, unpriced:
+    with torch.no_grad(), module_tracking(model, stack), counter, unpriced:
         model(x)
     counts = counter.get_flop_counts()
     meta_ops = {r.operator for r in analytic.records}

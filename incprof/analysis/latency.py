@@ -33,7 +33,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from incprof.analysis.analytic import analyze_module, meta_model
+from incprof.analysis.analytic import analyze_module
+from incprof.analysis.trace import meta_model
 from incprof.registry import InputShape, Variant, error_line
 
 DTYPES = ("fp32", "tf32", "bf16", "fp16")

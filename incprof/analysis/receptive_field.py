@@ -35,9 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
-from torch.utils._python_dispatch import TorchDispatchMode
 
-from incprof.analysis.analytic import ROOT, first_tensor, meta_model, module_tracking, run_op
+from incprof.analysis.trace import ROOT, OpCall, TensorInfo, Trace, trace_module, trace_variant
 from incprof.registry import InputShape, Variant
 
 aten = torch.ops.aten
@@ -159,27 +158,25 @@ class ReceptiveFieldAnalysis:
 FINAL = "final_feature_map"
 
 
-class _FieldMode(TorchDispatchMode):
-    """Carries a :class:`Field` (or why there is none) on every tensor derived from the input."""
+class _FieldWalk:
+    """Carries a :class:`Field` (or why there is none) on every value derived from the
+    input, op by op along a trace."""
 
-    def __init__(self, stack: list[str]) -> None:
-        super().__init__()
-        self.stack = stack
-        self.fields: dict[int, Field | NoField | _Global] = {}
-        self.alive: list[torch.Tensor] = []  # keeps ids unique for the whole forward
+    def __init__(self) -> None:
+        self.fields: dict[int, Field | NoField | _Global] = {}  # TensorInfo.index -> field
+        self.module = ROOT
         self.misalignments: list[str] = []
         self.unknown: set[str] = set()
-        self.before_global: tuple[torch.Tensor, Field | NoField] | None = None
+        self.before_global: tuple[TensorInfo, Field | NoField] | None = None
 
-    def track(self, tensor: torch.Tensor, field: Field | NoField | _Global) -> None:
-        self.fields[id(tensor)] = field
-        self.alive.append(tensor)
+    def track(self, value: TensorInfo, field: Field | NoField | _Global) -> None:
+        self.fields[value.index] = field
 
     def field_of(self, value: Any) -> Field | NoField | _Global | None:
-        return self.fields.get(id(value)) if isinstance(value, torch.Tensor) else None
+        return self.fields.get(value.index) if isinstance(value, TensorInfo) else None
 
     def _where(self) -> str:
-        return self.stack[-1] if self.stack[-1] != ROOT else "the model's forward"
+        return self.module if self.module != ROOT else "the model's forward"
 
     def _merge(self, fields: Sequence[Field], op: str) -> Field:
         first = fields[0]
@@ -233,21 +230,20 @@ class _FieldMode(TorchDispatchMode):
         )
         return field.through(kernel, stride, padding, dilation)
 
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = run_op(func, args, kwargs)
+    def step(self, op: OpCall) -> None:
+        args = op.args
         inputs = [a for a in args if self.field_of(a) is not None]
-        if func is aten.cat.default:
+        if op.func is aten.cat.default:
             inputs = [t for t in args[0] if self.field_of(t) is not None]
         if not inputs:
-            return out
+            return
         fields = [self.field_of(t) for t in inputs]
         # Multi-output ops (batch norm's statistics, pooling indices): the first is the map.
-        first = out[0] if isinstance(out, tuple | list) else out
-        if not isinstance(first, torch.Tensor):
-            return out
-        self.track(first, self._propagate(func, args, inputs, fields, first))
-        return out
+        first = op.out[0] if isinstance(op.out, tuple) else op.out
+        if not isinstance(first, TensorInfo):
+            return
+        self.module = op.module
+        self.track(first, self._propagate(op.func, args, inputs, fields, first))
 
     def _propagate(self, func, args, inputs, fields, out) -> Field | NoField | _Global:
         name = func.overloadpacket.__name__
@@ -324,9 +320,36 @@ def _is_spatial_mean(args: Sequence[Any]) -> bool:
     return {d % rank for d in dims} >= {rank - 2, rank - 1}
 
 
-def default_endpoints(model: nn.Module) -> tuple[str, ...]:
-    """For models without declared end points: their top-level children."""
-    return tuple(name for name, _ in model.named_children())
+def receptive_fields(trace: Trace) -> ReceptiveFieldAnalysis:
+    """Receptive field of each end point and of the final feature map (eval forward).
+
+    The final feature map is the last map before a global pool or a flatten, else the
+    output. A spatial end point after a layer that leaves no field gets a row with the
+    reason (:class:`NoField`), never a number."""
+    walk = _FieldWalk()
+    walk.track(trace.input, IDENTITY)
+    for op in trace.ops:
+        walk.step(op)
+    seen: dict[str, EndpointField] = {}
+    for call in trace.modules:
+        field = walk.field_of(call.output)
+        if call.name not in seen and isinstance(field, Field | NoField):
+            seen[call.name] = EndpointField(call.name, call.output.shape, field)
+    final_source = walk.before_global
+    output_field = walk.field_of(trace.output)
+    if final_source is None and isinstance(output_field, Field | NoField):
+        final_source = (trace.output, output_field)
+    final = None
+    if final_source is not None:
+        final = EndpointField(FINAL, final_source[0].shape, final_source[1])
+    return ReceptiveFieldAnalysis(
+        variant=trace.name,
+        input_shape=trace.input_shape,
+        endpoints=tuple(seen[e] for e in trace.end_points if e in seen),
+        final=final,
+        misalignments=tuple(dict.fromkeys(walk.misalignments)),
+        unknown_ops=tuple(sorted(walk.unknown)),
+    )
 
 
 def analyze_module_rf(
@@ -336,44 +359,8 @@ def analyze_module_rf(
     endpoints: Sequence[str] = (),
     name: str = "model",
 ) -> ReceptiveFieldAnalysis:
-    """Receptive field of each end point and of the final feature map (eval forward).
-
-    The final feature map is the last map before a global pool or a flatten, else the
-    output. A spatial end point after a layer that leaves no field gets a row with the
-    reason (:class:`NoField`), never a number."""
-    model = model.eval()
-    wanted = tuple(endpoints) or default_endpoints(model)
-    stack = [ROOT]
-    shapes: dict[str, tuple[int, ...]] = {}
-    mode = _FieldMode(stack)
-    seen: dict[str, EndpointField] = {}
-
-    def on_output(module_name: str, output: Any) -> None:
-        first = first_tensor(output)
-        field = mode.field_of(first)
-        known = isinstance(field, Field | NoField)
-        if module_name in wanted and known and module_name not in seen:
-            seen[module_name] = EndpointField(module_name, tuple(first.shape), field)
-
-    x = torch.empty((1, *input_shape), device="meta")
-    with torch.no_grad(), module_tracking(model, stack, shapes, on_output), mode:
-        mode.track(x, IDENTITY)
-        out = model(x)
-    first = first_tensor(out)
-    final_source = mode.before_global
-    if final_source is None and isinstance(mode.field_of(first), Field | NoField):
-        final_source = (first, mode.field_of(first))
-    final = None
-    if final_source is not None:
-        final = EndpointField(FINAL, tuple(final_source[0].shape), final_source[1])
-    return ReceptiveFieldAnalysis(
-        variant=name,
-        input_shape=tuple(input_shape),
-        endpoints=tuple(seen[e] for e in wanted if e in seen),
-        final=final,
-        misalignments=tuple(dict.fromkeys(mode.misalignments)),
-        unknown_ops=tuple(sorted(mode.unknown)),
-    )
+    """Receptive fields of ``model`` (end points default to its top-level children)."""
+    return receptive_fields(trace_module(model, input_shape, name=name, end_points=endpoints))
 
 
 def analyze_rf(
@@ -383,10 +370,7 @@ def analyze_rf(
     overrides: dict[str, Any] | None = None,
 ) -> ReceptiveFieldAnalysis:
     """Receptive fields of a registered (or user) variant."""
-    shape = input_shape or variant.input_for(overrides)
-    return analyze_module_rf(
-        meta_model(variant, overrides), shape, endpoints=variant.end_points, name=variant.name
-    )
+    return receptive_fields(trace_variant(variant, input_shape=input_shape, overrides=overrides))
 
 
 class _MaxAsAverage(TorchFunctionMode):

@@ -1,0 +1,496 @@
+"""One traced pass: every ATen operator of a forward on the ``meta`` device, once.
+
+A model is built on ``meta`` (no memory, no weight init) and run once in eval mode under
+one dispatch mode that records, for each operator call, the module running when it was
+issued, its arguments with every tensor replaced by a :class:`TensorInfo` (shape, dtype,
+strides, storage), and its outputs. Each tensor value knows the op that produced it, so
+the trace is also the dataflow graph; views share their base's storage and an in-place op
+writes a new version of the same storage, so aliasing is visible to whoever reads it.
+
+Analyzers (MACs, receptive field, and later memory or bytes moved) are functions of a
+:class:`Trace`: they never run the model again. The trace itself knows nothing of cost or
+printing. Traces of registered variants are kept per process (:func:`trace_variant`), so
+``incprof report`` or a regression check that asks for the same network many times
+traces it once.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Literal
+
+import torch
+from torch import nn
+from torch.nn.modules.module import (
+    register_module_forward_hook,
+    register_module_forward_pre_hook,
+)
+from torch.overrides import TorchFunctionMode
+from torch.utils._device import _device_constructors
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from incprof.analysis.meta_kernels import shape_shortcut
+from incprof.registry import InputShape, Variant
+
+ROOT = "(root)"
+
+Role = Literal["input", "parameter", "buffer", "activation", "constant"]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TensorInfo:
+    """One value a tensor held during the pass.
+
+    An in-place op gives its tensor a new value (a new ``TensorInfo``, same ``storage``);
+    a view is a new value on its base's ``storage``. ``producer`` is the index of the op
+    that made the value, None for the input, parameters, buffers and constants.
+    Formulas read it like a tensor: ``shape``, ``dim()``, ``numel()``.
+    """
+
+    index: int
+    shape: tuple[int, ...]
+    dtype: torch.dtype
+    strides: tuple[int, ...]
+    storage: int
+    storage_offset: int
+    producer: int | None
+    role: Role
+    name: str = ""  # a parameter's or buffer's qualified name
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def dim(self) -> int:
+        return len(self.shape)
+
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel() * self.dtype.itemsize
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class OpCall:
+    """One ATen operator call, with tensors as :class:`TensorInfo`."""
+
+    index: int
+    module: str  # the innermost module running when it was issued (``ROOT``: none)
+    func: Any  # the ATen overload, e.g. ``aten.convolution.default``
+    args: tuple[Any, ...]
+    kwargs: Mapping[str, Any]
+    out: Any  # a TensorInfo, a tuple of them (and of non-tensors), or a plain value
+    phase: Literal["forward", "backward"] = "forward"
+
+    @property
+    def name(self) -> str:
+        """The operator's name without overload: ``convolution``, ``relu_``."""
+        return self.func.overloadpacket.__name__
+
+    @property
+    def inputs(self) -> tuple[TensorInfo, ...]:
+        """Every tensor argument, nested lists (``cat``'s) included, in order."""
+        return tuple(_infos((self.args, tuple(self.kwargs.values()))))
+
+    @property
+    def outputs(self) -> tuple[TensorInfo, ...]:
+        return tuple(_infos(self.out))
+
+
+@dataclass(frozen=True, slots=True)
+class ModuleCall:
+    """One call of a module: where it sits, what kind it is, what it returned."""
+
+    name: str
+    type: str
+    kernel_size: tuple[int, ...] | None  # conv and pool layers; None for the rest
+    stride: tuple[int, ...] | None
+    first_op: int  # ops first_op .. end_op - 1 ran inside this call
+    end_op: int
+    output: TensorInfo | None  # the first tensor of what it returned
+
+
+@dataclass(frozen=True, slots=True)
+class ParameterInfo:
+    """A parameter of the model; ties are one parameter, owned by the first module."""
+
+    name: str
+    owner: str  # the module holding it directly (``ROOT``: the model itself)
+    numel: int
+    value: TensorInfo
+    used: bool  # read by some op of the traced pass
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Everything one forward pass did, as plain immutable data."""
+
+    name: str
+    input_shape: InputShape
+    batch: int
+    input: TensorInfo
+    ops: tuple[OpCall, ...]
+    modules: tuple[ModuleCall, ...]  # in the order the calls started: parents first
+    parameters: tuple[ParameterInfo, ...]
+    outputs: tuple[TensorInfo | None, ...]  # the output's tensor leaves, in order
+    output_type: str  # what the model returned (``Tensor``, ``tuple``, a dataclass …)
+    end_points: tuple[str, ...]  # declared, else the model's top-level children
+
+    @property
+    def output(self) -> TensorInfo | None:
+        """The main output: the first tensor leaf."""
+        return self.outputs[0] if self.outputs else None
+
+    def module_types(self) -> dict[str, str]:
+        return {m.name: m.type for m in self.modules}
+
+
+def _infos(value: Any) -> Iterator[TensorInfo]:
+    if isinstance(value, TensorInfo):
+        yield value
+    elif isinstance(value, tuple | list):
+        for item in value:
+            yield from _infos(item)
+
+
+def tensor_leaves(value: Any) -> list[Any]:
+    """Every tensor in a model's output, in order: a tensor, or tensors nested in tuples,
+    lists, dicts and dataclasses (detection and multi-head models return those)."""
+    if isinstance(value, torch.Tensor | TensorInfo):
+        return [value]
+    if isinstance(value, Mapping):
+        items: Iterable[Any] = value.values()
+    elif isinstance(value, tuple | list):
+        items = value
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        items = (getattr(value, f.name) for f in dataclasses.fields(value))
+    else:
+        return []
+    return [leaf for item in items for leaf in tensor_leaves(item)]
+
+
+def first_tensor(value: Any) -> Any:
+    """The main output: the first tensor leaf, or None when there is none."""
+    leaves = tensor_leaves(value)
+    return leaves[0] if leaves else None
+
+
+class _Recorder(TorchDispatchMode):
+    """Runs each ATen call (shape shortcuts where they are exact) and records it."""
+
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # torch would wrap __torch_dispatch__ in dynamo.disable, importing torch._dynamo
+        # (~850 modules, ~2 s) on the first op; nothing here is ever compiled.
+        return False
+
+    def __init__(self, stack: list[str]) -> None:
+        super().__init__()
+        self.stack = stack
+        self.ops: list[OpCall] = []
+        self.tensors: list[TensorInfo] = []
+        self.latest: dict[int, TensorInfo] = {}  # id(tensor) -> its current value
+        self.alive: list[torch.Tensor] = []  # keeps ids unique for the whole pass
+        self.storages: dict[int, int] = {}
+        self.used: set[int] = set()  # indices of the parameter values some op read
+
+    def value(
+        self, tensor: torch.Tensor, producer: int | None, role: Role, name: str = ""
+    ) -> TensorInfo:
+        """A new value of ``tensor``: the current one from now on."""
+        key = tensor.untyped_storage()._cdata
+        storage = self.storages.setdefault(key, len(self.storages))
+        info = TensorInfo(
+            len(self.tensors),
+            tuple(tensor.shape),
+            tensor.dtype,
+            tuple(tensor.stride()),
+            storage,
+            tensor.storage_offset(),
+            producer,
+            role,
+            name,
+        )
+        self.tensors.append(info)
+        if id(tensor) not in self.latest:
+            self.alive.append(tensor)
+        self.latest[id(tensor)] = info
+        return info
+
+    def _in(self, value: Any) -> Any:
+        if isinstance(value, torch.Tensor):
+            info = self.latest.get(id(value))
+            if info is None:
+                return self.value(value, None, "constant")
+            if info.role == "parameter":
+                self.used.add(info.index)
+            return info
+        if isinstance(value, tuple | list):
+            if value and type(value[0]) is int:  # sizes, strides, paddings: no tensors
+                return tuple(value)
+            return tuple(self._in(v) for v in value)
+        return value
+
+    def _out(self, value: Any, index: int) -> Any:
+        if isinstance(value, torch.Tensor):
+            return self.value(value, index, "activation")
+        if isinstance(value, tuple | list):
+            return tuple(self._out(v, index) for v in value)
+        return value
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = run_op(func, args, kwargs)
+        index = len(self.ops)
+        recorded_args = tuple(self._in(a) for a in args)
+        recorded_kwargs = MappingProxyType({k: self._in(v) for k, v in kwargs.items()})
+        recorded_out = self._out(out, index)
+        self.ops.append(
+            OpCall(index, self.stack[-1], func, recorded_args, recorded_kwargs, recorded_out)
+        )
+        return out
+
+
+def run_op(func: Any, args: Any, kwargs: dict[str, Any]) -> Any:
+    """Run one ATen call; on meta tensors, take an exact shape shortcut where one exists
+    (torch's meta kernels for batch norm, cat, mean … are slow Python decompositions)."""
+    shortcut = shape_shortcut(func, args, kwargs)
+    return shortcut if shortcut is not None else func(*args, **kwargs)
+
+
+def kernel_of(module: nn.Module) -> tuple[tuple[int, ...] | None, tuple[int, ...] | None]:
+    """(kernel size, stride) of conv and pool layers, per spatial axis; (None, None) else."""
+    kernel = getattr(module, "kernel_size", None)
+    if kernel is None:
+        return None, None
+    stride = getattr(module, "stride", 1)
+
+    def pair(v: Any) -> tuple[int, ...]:
+        return tuple(v) if isinstance(v, tuple | list) else (v, v)
+
+    return pair(kernel), pair(stride if stride is not None else kernel)
+
+
+@contextmanager
+def module_tracking(
+    model: nn.Module,
+    stack: list[str],
+    on_call: Callable[[str, nn.Module, bool, Any], None] | None = None,
+) -> Iterator[None]:
+    """Keep ``stack`` at the names of ``model``'s modules that are running.
+
+    ``on_call(name, module, started, output)`` sees each call start (``started``, output
+    None) and end. Two global hooks, not two per module: set-up does not grow with size.
+    """
+    names = {id(m): name for name, m in model.named_modules() if name}
+
+    def pre(module: nn.Module, _inputs: Any) -> None:
+        name = names.get(id(module))
+        if name is not None:
+            stack.append(name)
+            if on_call is not None:
+                on_call(name, module, True, None)
+
+    def post(module: nn.Module, _inputs: Any, output: Any) -> None:
+        name = names.get(id(module))
+        if name is not None:
+            stack.pop()
+            if on_call is not None:
+                on_call(name, module, False, output)
+
+    with ExitStack() as hooks:
+        hooks.callback(register_module_forward_pre_hook(pre).remove)
+        hooks.callback(register_module_forward_hook(post, always_call=True).remove)
+        yield
+
+
+def meta_copy(model: nn.Module) -> nn.Module:
+    """A copy of ``model`` with every parameter and buffer on the meta device, ties kept.
+
+    ``model.to("meta")`` gives each module that holds a parameter a new one, so a weight
+    two modules share (a decoder reusing its encoder's) would become two and be counted
+    twice. Here each tensor is mapped once, through deepcopy's memo, and no data is copied.
+    """
+    memo: dict[int, Any] = {}
+    for p in model.parameters():
+        memo[id(p)] = nn.Parameter(torch.empty_like(p, device="meta"), p.requires_grad)
+    for b in model.buffers():
+        memo[id(b)] = torch.empty_like(b, device="meta")
+    return copy.deepcopy(model, memo)
+
+
+_INIT_FUNCTIONS = frozenset(
+    getattr(nn.init, name)
+    for name in dir(nn.init)
+    if name.endswith("_") and not name.startswith("_") and callable(getattr(nn.init, name))
+)
+# In-place fills a module's constructor runs (``reset_running_stats``, ``reset_parameters``).
+_FILLS = frozenset(
+    {
+        torch.Tensor.zero_,
+        torch.Tensor.fill_,
+        torch.Tensor.uniform_,
+        torch.Tensor.normal_,
+        torch.Tensor.copy_,
+    }
+)
+
+
+class _MetaBuild(TorchFunctionMode):
+    """``torch.device("meta")`` for a model's constructor, minus the weight init: tensors
+    on ``meta`` hold nothing, so ``nn.init``'s and the modules' own fills are skipped,
+    not computed (a fifth of the time a network's analysis took)."""
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in _INIT_FUNCTIONS or func in _FILLS:
+            tensor = args[0] if args else kwargs.get("tensor", kwargs.get("self"))
+            if isinstance(tensor, torch.Tensor) and tensor.device.type == "meta":
+                return tensor
+        elif kwargs.get("device") is None and func in _CONSTRUCTORS:
+            kwargs["device"] = "meta"
+        return func(*args, **kwargs)
+
+
+_CONSTRUCTORS = _device_constructors()
+
+
+def meta_model(variant: Variant, overrides: Mapping[str, Any] | None = None) -> nn.Module:
+    """Build a variant with its parameters on the meta device (no memory, no init cost)."""
+    overrides = dict(overrides or {})
+    try:
+        with _MetaBuild():
+            return variant.build(**overrides)
+    except (NotImplementedError, RuntimeError):
+        # Some user models initialise from real data; build on the CPU, then drop the data.
+        return meta_copy(variant.build(**overrides))
+
+
+def trace_module(
+    model: nn.Module,
+    input_shape: InputShape,
+    *,
+    batch: int = 1,
+    name: str = "model",
+    end_points: Iterable[str] = (),
+) -> Trace:
+    """Trace ``model``'s eval forward on a ``batch × input_shape`` input on ``meta``.
+
+    A model with real weights is copied to ``meta`` first (ties kept); its mode is
+    restored afterwards.
+    """
+    if any(p.device.type != "meta" for p in model.parameters()):
+        model = meta_copy(model)
+    stack = [ROOT]
+    recorder = _Recorder(stack)
+    owners: dict[int, tuple[str, str]] = {}  # id(parameter) -> (qualified name, owner)
+    for module_name, module in model.named_modules():
+        for local, p in module.named_parameters(recurse=False):
+            qualified = f"{module_name}.{local}" if module_name else local
+            owners.setdefault(id(p), (qualified, module_name or ROOT))
+    params = {pid: p for pid, p in ((id(p), p) for p in model.parameters())}
+    values = {
+        pid: recorder.value(params[pid], None, "parameter", qualified)
+        for pid, (qualified, _owner) in owners.items()
+    }
+    for buffer_name, b in model.named_buffers():
+        recorder.value(b, None, "buffer", buffer_name)
+    x = torch.empty((batch, *input_shape), device="meta")
+    calls: list[list[Any]] = []  # [name, module, first_op, end_op, output] per call
+    open_calls: list[list[Any]] = []
+
+    def on_call(module_name: str, module: nn.Module, started: bool, output: Any) -> None:
+        if started:
+            call = [module_name, module, len(recorder.ops), None, None]
+            calls.append(call)
+            open_calls.append(call)
+            return
+        call = open_calls.pop()
+        call[3] = len(recorder.ops)
+        first = first_tensor(output)
+        if first is not None:
+            call[4] = recorder.latest.get(id(first))
+
+    was_training = model.training
+    model.eval()
+    source = recorder.value(x, None, "input")
+    try:
+        with torch.no_grad(), module_tracking(model, stack, on_call), recorder:
+            out = model(x)
+    finally:
+        model.train(was_training)
+    used = recorder.used
+    parameters = tuple(
+        ParameterInfo(qualified, owner, params[pid].numel(), values[pid], values[pid].index in used)
+        for pid, (qualified, owner) in owners.items()
+    )
+    modules = tuple(
+        ModuleCall(n, type(m).__name__, *kernel_of(m), first_op, end_op, output)
+        for n, m, first_op, end_op, output in calls
+    )
+    return Trace(
+        name=name,
+        input_shape=tuple(input_shape),
+        batch=batch,
+        input=source,
+        ops=tuple(recorder.ops),
+        modules=modules,
+        parameters=parameters,
+        outputs=tuple(recorder.latest.get(id(t)) for t in tensor_leaves(out)),
+        output_type=type(out).__name__,
+        end_points=tuple(end_points) or tuple(n for n, _ in model.named_children()),
+    )
+
+
+# Traces of registered variants, newest last: a report asks for the same ones many times.
+_CACHE_SIZE = 64
+_cache: OrderedDict[tuple[Any, ...], tuple[Variant, Trace]] = OrderedDict()
+
+
+def trace_variant(
+    variant: Variant,
+    *,
+    input_shape: InputShape | None = None,
+    batch: int = 1,
+    overrides: Mapping[str, Any] | None = None,
+) -> Trace:
+    """The trace of a registered (or user) variant at its default or a given input.
+
+    Kept per process by (variant, input, batch, overrides); a trace is immutable, so
+    every analyzer can share it.
+    """
+    shape = tuple(input_shape or variant.input_for(overrides))
+    try:
+        key: tuple[Any, ...] | None = (
+            id(variant),
+            shape,
+            batch,
+            tuple(sorted((overrides or {}).items())),
+        )
+        hash(key)
+    except TypeError:  # an override that cannot be a key: trace every time
+        key = None
+    if key is not None and key in _cache and _cache[key][0] is variant:
+        _cache.move_to_end(key)
+        return _cache[key][1]
+    trace = trace_module(
+        meta_model(variant, overrides),
+        shape,
+        batch=batch,
+        name=variant.name,
+        end_points=variant.end_points,
+    )
+    if key is not None:
+        _cache[key] = (variant, trace)
+        if len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return trace
