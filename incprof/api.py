@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from incprof.analysis.analytic import CostAnalysis, analyze
+from incprof.analysis.analytic import CostAnalysis
 from incprof.analysis.counters import COUNTERS, delta_pct, explain, macs_key, run_counter
 from incprof.analysis.receptive_field import Field, ReceptiveFieldAnalysis, analyze_rf
 from incprof.errors import InputError
@@ -135,12 +135,34 @@ def needs_real_data(exc: BaseException) -> bool:
     return any(marker in str(exc) for marker in _DATA_DEPENDENT)
 
 
+def analysis(
+    name: str,
+    variant: Variant,
+    input_shape: InputShape | None = None,
+    *,
+    batch: int = 1,
+    overrides: dict[str, Any] | None = None,
+) -> Any:
+    """The registered analyzer ``name`` (see :data:`incprof.analysis.ANALYZERS`) on the
+    variant's trace; a forward pass that fails is an :class:`InputError` (see _on_input).
+    Every analyzer of one (variant, input, batch) reads the same trace."""
+    from incprof.analysis import analyzer
+    from incprof.analysis.trace import trace_variant
+
+    shape = input_shape or variant.input_for(overrides)
+    run = analyzer(name)
+    return _on_input(
+        variant,
+        shape,
+        lambda: run(trace_variant(variant, input_shape=shape, batch=batch, overrides=overrides)),
+    )
+
+
 def analyze_variant(
     variant: Variant, input_shape: InputShape | None = None, *, batch: int = 1
 ) -> CostAnalysis:
-    """Analytic cost; a forward pass that fails is an :class:`InputError` (see _on_input)."""
-    shape = input_shape or variant.input_for()
-    return _on_input(variant, shape, lambda: analyze(variant, input_shape=shape, batch=batch))
+    """Analytic cost (MACs, other ops, parameters)."""
+    return analysis("cost", variant, input_shape, batch=batch)
 
 
 def _runs_at(model: Any, shape: InputShape) -> bool:
@@ -193,9 +215,8 @@ def _runs_at_default_channels(variant: Variant, shape: InputShape) -> bool:
 
 
 def rf_analysis(variant: Variant, input_shape: InputShape | None = None) -> ReceptiveFieldAnalysis:
-    """Receptive fields; a forward pass that fails is an :class:`InputError`."""
-    shape = input_shape or variant.input_for()
-    return _on_input(variant, shape, lambda: analyze_rf(variant, input_shape=shape))
+    """Receptive fields of each end point and of the final feature map."""
+    return analysis("receptive_field", variant, input_shape)
 
 
 def rf_records(

@@ -1,1 +1,30 @@
-"""Analyzers: each returns a plain result object and never prints."""
+"""Analyzers: each returns a plain result object and never prints.
+
+The analytic ones are functions of one :class:`~incprof.analysis.trace.Trace` and are
+registered below by name: a new analyzer is one module with a ``Trace -> result`` function
+and one line here. The measured ones (``counters``, ``latency``) run the real model by
+design and sit beside the figure they check. Registered by dotted path, so that importing
+``incprof.analysis`` imports no torch (the command line's ``--help`` stays fast).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from incprof.analysis.trace import Trace
+
+ANALYZERS: dict[str, str] = {
+    "cost": "incprof.analysis.analytic:cost",
+    "receptive_field": "incprof.analysis.receptive_field:receptive_fields",
+}
+
+
+def analyzer(name: str) -> Callable[[Trace], Any]:
+    """The ``Trace -> result`` function registered as ``name``."""
+    if name not in ANALYZERS:
+        raise ValueError(f"unknown analyzer {name!r}; choose from {', '.join(ANALYZERS)}")
+    module, function = ANALYZERS[name].split(":")
+    return getattr(importlib.import_module(module), function)

@@ -36,10 +36,6 @@ from incprof.analysis.formulas import cost_of
 from incprof.analysis.trace import ROOT, meta_model, module_tracking
 from incprof.registry import InputShape, Variant, error_line
 
-# The counters run when none are named.
-COUNTERS = ("torch", "fvcore", "thop", "ptflops")
-# Every counter a user can name; torch-cpu is opt-in (a real CPU forward, slower).
-ALL_COUNTERS = (*COUNTERS, "torch-cpu")
 MAC_CATEGORIES = ("conv", "linear")
 
 
@@ -302,6 +298,35 @@ def count_ptflops(
     return CounterResult("ptflops", float(macs), {}, blind)
 
 
+Runner = Callable[[Variant, InputShape, "dict[str, Any] | None", CostAnalysis], CounterResult]
+
+
+@dataclass(frozen=True)
+class Counter:
+    """A measured counter: how to run it, and whether it runs when none are named."""
+
+    name: str
+    run: Runner
+    default: bool = True
+
+
+# Every counter a user can name, in column order; a new counter is one line here.
+COUNTER_TABLE: dict[str, Counter] = {
+    c.name: c
+    for c in (
+        Counter("torch", lambda v, shape, o, _a: count_torch(v, shape, o)),
+        Counter("fvcore", lambda v, shape, o, _a: count_fvcore(v, shape, o)),
+        Counter("thop", count_thop),
+        Counter("ptflops", count_ptflops),
+        # Opt-in: a real CPU forward, slower.
+        Counter("torch-cpu", count_torch_cpu, default=False),
+    )
+}
+# The counters run when none are named, and every counter a user can name.
+COUNTERS = tuple(name for name, c in COUNTER_TABLE.items() if c.default)
+ALL_COUNTERS = tuple(COUNTER_TABLE)
+
+
 def run_counter(
     name: str,
     variant: Variant,
@@ -310,14 +335,8 @@ def run_counter(
     overrides: dict[str, Any] | None = None,
 ) -> CounterResult:
     """Run one counter, turning any failure into a result that says why."""
-    runners: dict[str, Callable[[], CounterResult]] = {
-        "torch": lambda: count_torch(variant, shape, overrides),
-        "fvcore": lambda: count_fvcore(variant, shape, overrides),
-        "thop": lambda: count_thop(variant, shape, overrides, analytic),
-        "ptflops": lambda: count_ptflops(variant, shape, overrides, analytic),
-        "torch-cpu": lambda: count_torch_cpu(variant, shape, overrides, analytic),
-    }
-    if name not in runners:
+    counter = COUNTER_TABLE.get(name)
+    if counter is None:
         raise ValueError(
             f"unknown counter {name!r}; choose from analytic, {', '.join(ALL_COUNTERS)}"
         )
@@ -325,7 +344,7 @@ def run_counter(
         with warnings.catch_warnings():
             # Third-party deprecation noise (jit, distutils) is not the user's concern.
             warnings.simplefilter("ignore")
-            return runners[name]()
+            return counter.run(variant, shape, overrides, analytic)
     except ImportError:
         return CounterResult(name, None, error=f"{name} is not installed")
     except Exception as exc:  # a third-party counter failing is a cell, not a crash

@@ -144,6 +144,8 @@ class Trace:
     outputs: tuple[TensorInfo | None, ...]  # the output's tensor leaves, in order
     output_type: str  # what the model returned (``Tensor``, ``tuple``, a dataclass …)
     end_points: tuple[str, ...]  # declared, else the model's top-level children
+    training: bool = False  # a training step: forward in train mode, then backward
+    saved: tuple[TensorInfo, ...] = ()  # the values autograd saved for the backward
 
     @property
     def output(self) -> TensorInfo | None:
@@ -202,6 +204,8 @@ class _Recorder(TorchDispatchMode):
         self.alive: list[torch.Tensor] = []  # keeps ids unique for the whole pass
         self.storages: dict[int, int] = {}
         self.used: set[int] = set()  # indices of the parameter values some op read
+        self.saved: list[TensorInfo] = []
+        self.phase: Literal["forward", "backward"] = "forward"
 
     def value(
         self, tensor: torch.Tensor, producer: int | None, role: Role, name: str = ""
@@ -255,7 +259,15 @@ class _Recorder(TorchDispatchMode):
         recorded_kwargs = MappingProxyType({k: self._in(v) for k, v in kwargs.items()})
         recorded_out = self._out(out, index)
         self.ops.append(
-            OpCall(index, self.stack[-1], func, recorded_args, recorded_kwargs, recorded_out)
+            OpCall(
+                index,
+                self.stack[-1],
+                func,
+                recorded_args,
+                recorded_kwargs,
+                recorded_out,
+                self.phase,
+            )
         )
         return out
 
@@ -382,11 +394,13 @@ def trace_module(
     batch: int = 1,
     name: str = "model",
     end_points: Iterable[str] = (),
+    training: bool = False,
 ) -> Trace:
     """Trace ``model``'s eval forward on a ``batch × input_shape`` input on ``meta``.
 
-    A model with real weights is copied to ``meta`` first (ties kept); its mode is
-    restored afterwards.
+    ``training``: a training step instead, the forward in train mode, then the backward
+    of the sum of the main output (see :func:`_training_step`). A model with real weights
+    is copied to ``meta`` first (ties kept); its mode is restored afterwards.
     """
     if any(p.device.type != "meta" for p in model.parameters()):
         model = meta_copy(model)
@@ -421,11 +435,15 @@ def trace_module(
             call[4] = recorder.latest.get(id(first))
 
     was_training = model.training
-    model.eval()
+    model.train(training)
     source = recorder.value(x, None, "input")
     try:
-        with torch.no_grad(), module_tracking(model, stack, on_call), recorder:
-            out = model(x)
+        with module_tracking(model, stack, on_call), recorder:
+            if training:
+                out = _training_step(model, x, recorder)
+            else:
+                with torch.no_grad():
+                    out = model(x)
     finally:
         model.train(was_training)
     used = recorder.used
@@ -448,7 +466,33 @@ def trace_module(
         outputs=tuple(recorder.latest.get(id(t)) for t in tensor_leaves(out)),
         output_type=type(out).__name__,
         end_points=tuple(end_points) or tuple(n for n, _ in model.named_children()),
+        training=training,
+        saved=tuple(recorder.saved),
     )
+
+
+def _training_step(model: nn.Module, x: torch.Tensor, recorder: _Recorder) -> Any:
+    """Forward in train mode, noting each tensor autograd saves for the backward, then the
+    backward of the main output's sum (a stand-in loss: one reduction, one op).
+
+    Backward ops are recorded with ``phase="backward"`` and the module ``ROOT``: autograd
+    runs them after every module has returned.
+    """
+
+    def pack(tensor: torch.Tensor) -> torch.Tensor:
+        recorder.saved.append(recorder._in(tensor))
+        return tensor
+
+    with torch.enable_grad():
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            out = model(x)
+        main = first_tensor(out)
+        if main is None or not main.requires_grad:
+            raise ValueError("a training step needs an output that depends on parameters")
+        loss = main.sum()
+        recorder.phase = "backward"
+        loss.backward()
+    return out
 
 
 # Traces of registered variants, newest last: a report asks for the same ones many times.

@@ -1,0 +1,276 @@
+"""The traced pass: ops, shapes, storages, dataflow and module calls, by hand on tiny models."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from incprof.analysis import ANALYZERS, analyzer
+from incprof.analysis.analytic import analyze_module
+from incprof.analysis.meta_kernels import SHORTCUTS, shape_shortcut
+from incprof.analysis.trace import ROOT, meta_model, trace_module, trace_variant
+from incprof.registry import get
+
+aten = torch.ops.aten
+PACKAGE = Path(__file__).resolve().parents[1] / "incprof"
+
+
+class Stem(nn.Module):
+    """conv -> in-place ReLU -> flatten (a view) -> linear; an aux head that never runs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3, bias=False)
+        self.fc = nn.Linear(2 * 4 * 4, 3)
+        self.aux = nn.Linear(5, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.conv(x), inplace=True)
+        return self.fc(torch.flatten(x, 1))
+
+
+def test_ops_in_order_with_their_module_and_shapes() -> None:
+    trace = trace_module(Stem(), (1, 6, 6))
+    assert [(op.module, op.name) for op in trace.ops] == [
+        ("conv", "convolution"),
+        (ROOT, "relu_"),
+        (ROOT, "view"),
+        ("fc", "t"),
+        ("fc", "addmm"),
+    ]
+    conv = trace.ops[0]
+    assert conv.out.shape == (1, 2, 4, 4)  # 6 - 3 + 1
+    assert conv.out.strides == (32, 16, 4, 1)
+    assert conv.out.dtype == torch.float32
+    assert trace.output.shape == (1, 3)
+    assert all(op.phase == "forward" for op in trace.ops)
+
+
+def test_dataflow_storages_views_and_in_place() -> None:
+    trace = trace_module(Stem(), (1, 6, 6))
+    conv, relu, view, t, addmm = trace.ops
+    assert conv.inputs[0] is trace.input and trace.input.producer is None
+    assert relu.inputs[0] is conv.out
+    # In place: a new value of the same storage, made by the ReLU.
+    assert relu.out is not conv.out
+    assert relu.out.storage == conv.out.storage and relu.out.producer == relu.index
+    # A view: a new value on its base's storage; the linear reads it, not the conv's value.
+    assert view.out.storage == relu.out.storage and view.out.shape == (1, 32)
+    assert addmm.inputs[1] is view.out
+    # t() of the weight is a view of the parameter's storage.
+    weight = next(p for p in trace.parameters if p.name == "fc.weight")
+    assert t.inputs[0] is weight.value and t.out.storage == weight.value.storage
+    assert len({conv.out.storage, trace.input.storage, addmm.out.storage}) == 3
+
+
+def test_parameters_owners_and_use() -> None:
+    trace = trace_module(Stem(), (1, 6, 6))
+    rows = {p.name: (p.owner, p.numel, p.used) for p in trace.parameters}
+    assert rows == {
+        "conv.weight": ("conv", 18, True),
+        "fc.weight": ("fc", 96, True),
+        "fc.bias": ("fc", 3, True),
+        "aux.weight": ("aux", 25, False),
+        "aux.bias": ("aux", 5, False),
+    }
+
+
+def test_tied_weight_is_one_parameter() -> None:
+    first, second = nn.Conv2d(4, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1)
+    second.weight = first.weight
+    trace = trace_module(nn.Sequential(first, second), (4, 5, 5))
+    assert [p.name for p in trace.parameters] == ["0.weight", "0.bias", "1.bias"]
+    assert sum(p.numel for p in trace.parameters) == 144 + 4 + 4
+
+
+def test_module_calls_nest_and_repeat() -> None:
+    shared = nn.ReLU()
+    model = nn.Sequential(nn.Conv2d(1, 1, 1), shared, shared)
+    trace = trace_module(model, (1, 2, 2))
+    assert [(m.name, m.type) for m in trace.modules] == [
+        ("0", "Conv2d"),
+        ("1", "ReLU"),
+        ("1", "ReLU"),
+    ]
+    conv = trace.modules[0]
+    assert (conv.kernel_size, conv.stride) == ((1, 1), (1, 1))
+    assert [trace.ops[i].name for i in range(conv.first_op, conv.end_op)] == ["convolution"]
+    assert trace.end_points == ("0", "1")  # named_children: a module shared is one child
+
+
+def test_trace_is_immutable() -> None:
+    trace = trace_module(Stem(), (1, 6, 6))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        trace.ops = ()  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        trace.ops[0].module = "x"  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        trace.ops[0].kwargs["x"] = 1  # type: ignore[index]
+
+
+def test_training_step_records_backward_and_saved_tensors() -> None:
+    model = nn.Sequential(nn.Conv2d(1, 2, 3, bias=False), nn.ReLU(), nn.Flatten(), nn.Linear(32, 3))
+    trace = trace_module(model, (1, 6, 6), training=True)
+    assert trace.training
+    forward = [op.name for op in trace.ops if op.phase == "forward"]
+    backward = [op.name for op in trace.ops if op.phase == "backward"]
+    assert forward == ["convolution", "relu", "view", "t", "addmm", "sum"]
+    assert "convolution_backward" in backward and "threshold_backward" in backward
+    conv, relu = trace.ops[0], trace.ops[1]
+    weight = next(p.value for p in trace.parameters if p.name == "0.weight")
+    # The conv saves its input and weight; ReLU saves its output; addmm its two matrices.
+    saved = trace.saved
+    assert saved[0] is trace.input and saved[1] is weight and saved[2] is relu.out
+    assert [s.shape for s in saved[3:]] == [(1, 32), (32, 3)]
+    assert conv.out not in saved
+
+
+def test_traces_are_kept_per_variant_input_and_batch() -> None:
+    variant = get("block_naive")
+    first = trace_variant(variant)
+    assert trace_variant(variant) is first
+    assert trace_variant(variant, input_shape=variant.input_shape) is first
+    assert trace_variant(variant, batch=2) is not first
+    assert trace_variant(variant, batch=2).input.shape == (2, 256, 28, 28)
+    assert trace_variant(variant, overrides={"grid": 14}).input.shape == (1, 256, 14, 14)
+
+
+def test_every_registered_analyzer_is_a_function_of_a_trace() -> None:
+    trace = trace_module(Stem(), (1, 6, 6))
+    results = {name: analyzer(name)(trace) for name in ANALYZERS}
+    cost = results["cost"]
+    # By hand: conv 2·4·4 outputs × 9 MACs; linear 32 × 3.
+    assert cost.macs == 2 * 16 * 9 + 32 * 3 == analyze_module(Stem(), (1, 6, 6)).macs
+    assert results["receptive_field"].final.field.size == (3, 3)
+    with pytest.raises(ValueError, match="unknown analyzer 'nope'"):
+        analyzer("nope")
+
+
+def test_meta_build_skips_init_and_keeps_shapes() -> None:
+    model = meta_model(get("inception_v3"))
+    assert all(p.device.type == "meta" for p in model.parameters())
+    assert sum(p.numel() for p in model.parameters()) == 27_161_264  # torchvision's, aux incl.
+
+
+def _torch_kernel(func, args, kwargs):
+    try:
+        return func(*args, **kwargs), None
+    except (RuntimeError, ValueError, IndexError) as exc:
+        return None, exc
+
+
+def _same(mine, theirs) -> bool:
+    if isinstance(theirs, tuple | list):
+        return len(mine) == len(theirs) and all(
+            _same(a, b) for a, b in zip(mine, theirs, strict=True)
+        )
+    return (mine.shape, mine.dtype, mine.stride()) == (theirs.shape, theirs.dtype, theirs.stride())
+
+
+def _meta(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    return torch.empty(shape, device="meta", dtype=dtype)
+
+
+def _shortcut_cases():
+    for size, k, s, p, d, groups in itertools.product(
+        (1, 5, 8), (1, 3), (1, 2), (0, 1, 2), (1, 2), (1, 2)
+    ):
+        weight = _meta(4, 4 // groups, k, k)
+        yield (
+            aten.convolution.default,
+            (_meta(1, 4, size, size), weight, None, [s, s], [p, p], [d, d], False, [0, 0], groups),
+            {},
+        )
+    for size, k, s, p, ceil in itertools.product(
+        (1, 4, 7, 8), (1, 2, 3), (1, 2, 3), (0, 1, 2), (False, True)
+    ):
+        x = _meta(2, 3, size, size + 1)
+        yield aten.max_pool2d_with_indices.default, (x, [k, k], [s, s], [p, p], [1, 1], ceil), {}
+        yield aten.avg_pool2d.default, (x, [k, k], [s, s], [p, p], ceil), {}
+    yield aten.max_pool2d_with_indices.default, (_meta(1, 1, 8, 8), [3, 3], []), {}
+    for dims, keep in itertools.product(([-1, -2], [2, 3], [1], [0, 0]), (False, True)):
+        yield aten.mean.dim, (_meta(2, 3, 4, 5), dims, keep), {}
+    for parts, dim in itertools.product(([3, 5], [2, 2, 2]), (0, 1, -1, 3)):
+        yield aten.cat.default, ([_meta(2, c, 4, 4) for c in parts], dim), {}
+    yield aten.cat.default, ([_meta(2, 3, 4, 4), _meta(2, 3, 5, 4)], 1), {}
+    yield aten.cat.default, ([_meta(2, 3, 4, 4), _meta(2, 3, 4, 4, dtype=torch.float16)], 1), {}
+    yield aten._adaptive_avg_pool2d.default, (_meta(2, 3, 7, 9), [1, 1]), {}
+    yield aten._adaptive_avg_pool2d.default, (_meta(2, 3, 7, 9), [3, 2]), {}
+    weight = _meta(10, 32)
+    yield aten.addmm.default, (_meta(10), _meta(4, 32), weight.t()), {}
+    yield aten.addmm.default, (_meta(10), _meta(4, 31), weight.t()), {}
+    for func in (aten.add.Tensor, aten.mul.Tensor, aten.sub.Tensor):
+        yield func, (_meta(2, 3, 4, 4), _meta(2, 3, 4, 4)), {}
+        yield func, (_meta(2, 3, 4, 4), 0.17), {}
+        yield func, (_meta(2, 3, 4, 4), _meta(3, 1, 1)), {}
+    yield (
+        aten.native_batch_norm.default,
+        (_meta(2, 3, 4, 4), _meta(3), _meta(3), _meta(3), _meta(3), False, 0.1, 1e-3),
+        {},
+    )
+    yield (
+        aten._native_batch_norm_legit_no_training.default,
+        (_meta(2, 3, 4, 4), _meta(3), _meta(3), _meta(3), _meta(3), 0.1, 1e-3),
+        {},
+    )
+
+
+BATCH_NORMS = (aten.native_batch_norm.default, aten._native_batch_norm_legit_no_training.default)
+
+
+def test_shape_shortcuts_match_torchs_meta_kernels() -> None:
+    """Each shortcut gives torch's shape, dtype and strides, and stands aside where torch
+    would raise (its error is the user's message)."""
+    seen = set()
+    for func, args, kwargs in _shortcut_cases():
+        seen.add(func)
+        mine = shape_shortcut(func, args, kwargs)
+        theirs, error = _torch_kernel(func, args, kwargs)
+        if error is not None:
+            assert mine is None, (func, [getattr(a, "shape", a) for a in args], error)
+        elif func in BATCH_NORMS:
+            # Eval batch norm saves no statistics: empty, as the CPU and CUDA kernels
+            # return them (torch's meta kernel gives them the channels' size).
+            assert _same(mine[0], theirs[0]) and [t.shape for t in mine[1:]] == [(0,), (0,)]
+        elif mine is not None:
+            assert _same(mine, theirs), (func, [getattr(a, "shape", a) for a in args])
+    assert seen == set(SHORTCUTS)
+
+
+def test_registry_analysis_imports_no_dynamo() -> None:
+    """torch._dynamo costs ~2 s of import; the traced pass must never pull it in."""
+    code = (
+        "import sys\n"
+        "from incprof.api import analyze_variant, rf_analysis\n"
+        "from incprof.registry import list_variants\n"
+        "for v in list_variants():\n"
+        "    analyze_variant(v); rf_analysis(v)\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+LAYERS_ABOVE_ANALYSIS = ("incprof.api", "incprof.cli", "incprof.report", "incprof.baseline")
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "analysis").glob("*.py")), ids=lambda p: p.name)
+def test_analyzers_import_nothing_above_them(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    imported = [
+        node.module if isinstance(node, ast.ImportFrom) else alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import | ast.ImportFrom)
+        for alias in node.names
+    ]
+    above = [m for m in imported if m and m.startswith(LAYERS_ABOVE_ANALYSIS)]
+    assert not above, f"{path.name} imports {above}"
