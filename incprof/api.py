@@ -535,7 +535,7 @@ def factorize_records(
     channels: int | None = None,
     grid: int | None = None,
 ) -> list[dict[str, Any]]:
-    """The factorization study: each alternative's cost and field beside its baseline's,
+    """The factorization study: each alternative's cost and field beside its reference's,
     and the paper's claim beside our saving."""
     from incprof.analysis.analytic import analyze
     from incprof.models.factorization import PAPER_CLAIMS
@@ -551,7 +551,7 @@ def factorize_records(
     records = []
     for family in chosen:
         members = [v for v in list_variants("factorization") if v.family == family]
-        members.sort(key=lambda v: not v.baseline)
+        members.sort(key=lambda v: not v.reference)
         claims = PAPER_CLAIMS.get(family, ())
         base_macs = None
         for variant in members:
@@ -568,7 +568,7 @@ def factorize_records(
             record: dict[str, Any] = {
                 "family": family,
                 "variant": variant.name,
-                "baseline": variant.baseline,
+                "baseline": variant.reference,
                 "input_shape": "x".join(map(str, shape)),
                 "output_shape": "x".join(map(str, cost.output_shape[1:])),
                 "params": cost.params,
@@ -584,7 +584,7 @@ def factorize_records(
             mine = [c for c in claims if c.variant == variant.name]
             if not mine:
                 records.append(record)
-            # One row per claim about this alternative (a claim is a saving vs the baseline).
+            # One row per claim about this alternative (a claim is a saving vs the reference).
             for claim in mine:
                 paper = 100 * claim.saving
                 agrees = saving is not None and abs(saving - paper) <= AGREEMENT_POINTS

@@ -201,11 +201,11 @@ def _field(text: str | None) -> tuple[int, ...] | None:
     return tuple(int(v) for v in text.split("x")) if text else None
 
 
-def _sees_as_far(field: tuple[int, ...] | None, baseline: tuple[int, ...] | None) -> bool | None:
-    """Whether a field is at least the baseline's on every axis."""
-    if field is None or baseline is None:
+def _sees_as_far(field: tuple[int, ...] | None, reference: tuple[int, ...] | None) -> bool | None:
+    """Whether a field is at least the reference variant's on every axis."""
+    if field is None or reference is None:
         return None
-    return all(mine >= theirs for mine, theirs in zip(field, baseline, strict=True))
+    return all(mine >= theirs for mine, theirs in zip(field, reference, strict=True))
 
 
 def _factorization_page() -> str:
@@ -214,12 +214,13 @@ def _factorization_page() -> str:
     families = []
     for family in dict.fromkeys(r["family"] for r in records):
         rows = [r for r in records if r["family"] == family]
-        baseline_rf = next((_field(r["rf_size"]) for r in rows if r["baseline"]), None)
+        # The records mark a family's reference variant under their "baseline" key.
+        reference_rf = next((_field(r["rf_size"]) for r in rows if r["baseline"]), None)
         unique: dict[str, dict[str, Any]] = {}
         for r in rows:  # an alternative has one row per claim about it
             unique.setdefault(r["variant"], r)
         alternatives = [
-            {**r, "rf_kept": _sees_as_far(_field(r["rf_size"]), baseline_rf)}
+            {**r, "rf_kept": _sees_as_far(_field(r["rf_size"]), reference_rf)}
             for r in unique.values()
         ]
         claims = [r for r in rows if r["paper_claim"]]
