@@ -12,7 +12,8 @@ from torch import nn
 from incprof import registry
 from incprof.analysis.receptive_field import analyze_module_rf
 from incprof.models.common import BasicConv2d
-from incprof.models.factorization import PAPER_CLAIMS, build_two_2x2, build_two_3x3
+from incprof.models.factorization import build_two_2x2, build_two_3x3
+from incprof.studies.factorization import PAPER_CLAIMS
 
 FAMILIES = {
     "fact_5x5": ("fact_5x5_conv5x5", "fact_5x5_two_3x3"),

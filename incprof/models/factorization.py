@@ -15,6 +15,8 @@ Families (alternatives, default input C×H×W, where in the paper):
 
 Builders take ``channels`` and ``grid`` (and ``out_channels`` where the widths may differ);
 the modules run on any grid, and ``grid`` sets the input the registry reports for them.
+The paper's cost claims about these families, and the study that checks them, are in
+:mod:`incprof.studies.factorization`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
-from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -42,90 +43,6 @@ FACT_3X3 = Setting(channels=96, grid=35)
 ASYM = Setting(channels=192, grid=17)
 # Figures 9 and 10: 35×35×320 -> 17×17×640.
 GRID_REDUCTION = Setting(channels=320, grid=35)
-
-
-class Claim(NamedTuple):
-    """A cost claim of the paper about one family, and what it rests on."""
-
-    variant: str  # the alternative the claim is about, compared with the family's reference
-    text: str
-    saving: float  # fraction of the reference's conv MACs the alternative saves
-    assumption: str
-    source: str
-
-
-_EQUAL_WIDTHS = "equal input, intermediate and output channels; conv MACs only (no BN, bias)"
-
-# Each family's claims, the main one first; a claim names the alternative it is about.
-PAPER_CLAIMS: dict[str, tuple[Claim, ...]] = {
-    "fact_5x5": (
-        Claim(
-            variant="fact_5x5_two_3x3",
-            text="two 3×3 for a 5×5 saves 28% ((9 + 9)/25 of the cost)",
-            saving=1 - 18 / 25,
-            assumption=f"{_EQUAL_WIDTHS} (the paper's α = 1, no expansion)",
-            source="section 3.1, figure 1",
-        ),
-    ),
-    "asym_3": (
-        Claim(
-            variant="asym_3_1x3_3x1",
-            text="1×3 + 3×1 for a 3×3 saves 33%",
-            saving=1 - 6 / 9,
-            assumption=_EQUAL_WIDTHS,
-            source="section 3.2, figure 3",
-        ),
-    ),
-    "asym_5": (
-        Claim(
-            variant="asym_5_1x5_5x1",
-            text="1×5 + 5×1 for a 5×5 saves 60% (2n/n² of the cost)",
-            saving=1 - 10 / 25,
-            assumption=_EQUAL_WIDTHS,
-            source="section 3.2 (the saving 'increases dramatically as n grows'; "
-            "the figure follows its count, the paper gives none)",
-        ),
-    ),
-    "asym_7": (
-        Claim(
-            variant="asym_7_1x7_7x1",
-            text="1×7 + 7×1 for a 7×7 saves 71% (2n/n² of the cost)",
-            saving=1 - 14 / 49,
-            assumption=_EQUAL_WIDTHS,
-            source="section 3.2 (the saving 'increases dramatically as n grows'; "
-            "the figure follows its count, the paper gives none)",
-        ),
-    ),
-    "fact_3x3": (
-        Claim(
-            variant="fact_3x3_two_2x2",
-            text="two 2×2 for a 3×3 saves 11%",
-            saving=1 - 8 / 9,
-            assumption=_EQUAL_WIDTHS,
-            source="section 3.2",
-        ),
-    ),
-    "grid_reduction": (
-        Claim(
-            variant="grid_pool_then_conv",
-            text="pooling first costs a quarter (2(d/2)²k² vs 2d²k²), "
-            "but creates a representational bottleneck",
-            saving=0.75,
-            assumption="the output grid is exactly d/2 and pooling is free; with valid 3×3/2 "
-            "pooling it is ⌊(d−1)/2⌋, so the cost is (⌊(d−1)/2⌋/d)² of the baseline's "
-            "(0.236 at d = 35)",
-            source="section 5, figure 9",
-        ),
-        Claim(
-            variant="grid_pool_then_conv",
-            text="the expand-then-pool reduction is 3 times more expensive than pool-then-expand",
-            saving=1 - 1 / 3,
-            assumption="the caption's own figure; the text's count (2d²k² vs 2(d/2)²k²) makes "
-            "it 4 times, and valid 3×3/2 pooling about 4.2 times at d = 35",
-            source="figure 9 caption",
-        ),
-    ),
-}
 
 
 def build_conv_nxn(

@@ -16,6 +16,7 @@ from typing import Any
 from incprof import api
 from incprof.files import write_into
 from incprof.report import markdown, plots
+from incprof.studies.factorization import AGREEMENT_POINTS, factorize_records
 from incprof.studies.googlenet_table1 import (
     GOOGLENET_TABLE1_SOURCE,
     TABLE1_VARIANT,
@@ -210,7 +211,7 @@ def _sees_as_far(field: tuple[int, ...] | None, reference: tuple[int, ...] | Non
 
 def _factorization_page() -> str:
     """factorize_records at the defaults, split per family into alternatives and claims."""
-    records = api.factorize_records()
+    records = factorize_records()
     families = []
     for family in dict.fromkeys(r["family"] for r in records):
         rows = [r for r in records if r["family"] == family]
@@ -225,7 +226,7 @@ def _factorization_page() -> str:
         ]
         claims = [r for r in rows if r["paper_claim"]]
         families.append((family, alternatives, claims))
-    return markdown.factorization_page(families, agreement_points=api.AGREEMENT_POINTS)
+    return markdown.factorization_page(families, agreement_points=AGREEMENT_POINTS)
 
 
 def _read_results(path: Path) -> dict[str, Any]:
