@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from incprof.analysis.analytic import CostAnalysis
 from incprof.analysis.counters import COUNTERS, delta_pct, explain, macs_key, run_counter
-from incprof.analysis.receptive_field import Field, ReceptiveFieldAnalysis, analyze_rf
+from incprof.analysis.receptive_field import ReceptiveFieldAnalysis, analyze_rf
 from incprof.errors import InputError
 from incprof.registry import (
     InputShape,
@@ -22,6 +22,9 @@ from incprof.registry import (
     list_variants,
     resolve,
 )
+
+# `incprof factorize`'s records: the study lives beside the paper's claims it checks.
+from incprof.studies.factorization import factorize_records as factorize_records
 
 if TYPE_CHECKING:
     from incprof.analysis.latency import CudaTimer
@@ -539,85 +542,3 @@ def latency_records(
         cpu_min_run_time=cpu_min_run_time,
     )
     return [r.record() for r in results]
-
-
-def factorization_families() -> list[str]:
-    """The factorization families, in registry order."""
-    return list(dict.fromkeys(v.family for v in list_variants("factorization")))
-
-
-# Our saving agrees with the paper's when they are this close, in percentage points.
-AGREEMENT_POINTS = 0.5
-
-
-def factorize_records(
-    families: Sequence[str] = (),
-    *,
-    channels: int | None = None,
-    grid: int | None = None,
-) -> list[dict[str, Any]]:
-    """The factorization study: each alternative's cost and field beside its baseline's,
-    and the paper's claim beside our saving."""
-    from incprof.analysis.analytic import analyze
-    from incprof.models.factorization import PAPER_CLAIMS
-
-    known = factorization_families()
-    chosen = list(families) or known
-    for family in chosen:
-        if family not in known:
-            raise InputError(
-                f"unknown factorization family {family!r}; choose from {', '.join(known)}"
-            )
-    overrides = {k: v for k, v in (("channels", channels), ("grid", grid)) if v is not None}
-    records = []
-    for family in chosen:
-        members = [v for v in list_variants("factorization") if v.family == family]
-        members.sort(key=lambda v: not v.baseline)
-        claims = PAPER_CLAIMS.get(family, ())
-        base_macs = None
-        for variant in members:
-            shape = variant.input_for(overrides)
-            try:
-                cost = analyze(variant, input_shape=shape, overrides=overrides)
-                field = analyze_rf(variant, input_shape=shape, overrides=overrides)
-            except (RuntimeError, ValueError) as exc:
-                raise InputError(f"{variant.name} at {'x'.join(map(str, shape))}: {exc}") from None
-            final = field.final.field if field.final else None
-            if base_macs is None:
-                base_macs = cost.macs
-            saving = 100 * (1 - cost.macs / base_macs) if base_macs else None
-            record: dict[str, Any] = {
-                "family": family,
-                "variant": variant.name,
-                "baseline": variant.baseline,
-                "input_shape": "x".join(map(str, shape)),
-                "output_shape": "x".join(map(str, cost.output_shape[1:])),
-                "params": cost.params,
-                "macs": cost.macs,
-                "saving_pct": saving,
-                "rf_size": "x".join(map(str, final.size)) if isinstance(final, Field) else None,
-                "rf_aligned": final.aligned if final else field.aligned,
-                "paper_claim": "",
-                "paper_saving_pct": None,
-                "agrees": None,
-                "note": "",
-            }
-            mine = [c for c in claims if c.variant == variant.name]
-            if not mine:
-                records.append(record)
-            # One row per claim about this alternative (a claim is a saving vs the baseline).
-            for claim in mine:
-                paper = 100 * claim.saving
-                agrees = saving is not None and abs(saving - paper) <= AGREEMENT_POINTS
-                records.append(
-                    {
-                        **record,
-                        "paper_claim": f"{claim.text} ({claim.source})",
-                        "paper_saving_pct": paper,
-                        "agrees": agrees,
-                        "note": ""
-                        if agrees
-                        else f"holds only under its assumption: {claim.assumption}",
-                    }
-                )
-    return records

@@ -559,7 +559,7 @@ def factorize_command(
 ) -> None:
     """The factorization study of "Rethinking the Inception Architecture": per FAMILY,
     each alternative's MACs, params and receptive field, its saving against the family's
-    baseline, and the paper's claim beside it.
+    reference variant (the row whose `baseline` is true), and the paper's claim beside it.
 
     Families: fact_5x5 (5×5 vs two 3×3), asym_3/5/7 (n×n vs 1×n + n×1), fact_3x3 (3×3 vs
     two 2×2), grid_reduction (conv then pool, pool then conv, parallel).
@@ -569,7 +569,7 @@ def factorize_command(
       incprof factorize
       incprof factorize fact_5x5 asym_7 --channels 256 --grid 14
     """
-    from incprof.api import factorize_records
+    from incprof.studies.factorization import factorize_records
 
     records = factorize_records(families, channels=channels, grid=grid)
     columns = None if fmt in ("json", "csv") else FACTORIZE_COLUMNS

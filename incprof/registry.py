@@ -46,8 +46,8 @@ class Variant:
     aliases: tuple[str, ...] = ()
     # Module names whose outputs are the network's end points, in forward order.
     end_points: tuple[str, ...] = ()
-    # Factorization families name one alternative as the one the others are compared with.
-    baseline: bool = False
+    # A family's reference variant: the alternative the others are compared with.
+    reference: bool = False
     # For parametric variants (blocks, factorizations): the input shape for given overrides.
     input_shape_for: Callable[[Mapping[str, Any]], InputShape] | None = field(
         default=None, compare=False
@@ -95,9 +95,9 @@ def list_variants(tag: str | None = None) -> list[Variant]:
 
 
 def family_members(family: str) -> list[Variant]:
-    """Every variant of one family, baseline first."""
+    """Every variant of one family, its reference first."""
     members = [v for v in list_variants() if v.family == family]
-    return sorted(members, key=lambda v: not v.baseline)
+    return sorted(members, key=lambda v: not v.reference)
 
 
 def is_user_spec(name: str) -> bool:

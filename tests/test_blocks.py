@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import pytest
 import torch
 from torch import nn
@@ -11,8 +13,7 @@ from incprof.models.blocks import (
     build_block_bn_factorized,
     build_block_naive,
     build_block_reduced,
-    build_block_v3_fig5,
-    build_block_v3_fig10,
+    build_block_v3,
 )
 from incprof.models.inception_v3 import (
     InceptionA,
@@ -277,7 +278,7 @@ def test_grid_too_small_is_refused() -> None:
     with pytest.raises(ValueError, match="grid must be at least 3"):
         build_block_reduced(grid=2)
     with pytest.raises(ValueError, match="grid must be at least 3"):
-        build_block_v3_fig10(grid=2)
+        build_block_v3("fig10", grid=2)
     with pytest.raises(ValueError, match="grid must be at least 1"):
         build_block_naive(grid=0)
 
@@ -287,7 +288,7 @@ def test_conv_block_is_swappable() -> None:
     def stand_in(cin: int, cout: int, **_kwargs: object) -> nn.Module:
         return nn.Identity()
 
-    for builder in (build_block_naive, build_block_bn_factorized, build_block_v3_fig5):
+    for builder in (build_block_naive, build_block_bn_factorized, partial(build_block_v3, "fig5")):
         assert not list(builder(conv_block=stand_in).parameters())
 
 

@@ -12,7 +12,8 @@ from torch import nn
 from incprof import registry
 from incprof.analysis.receptive_field import analyze_module_rf
 from incprof.models.common import BasicConv2d
-from incprof.models.factorization import PAPER_CLAIMS, build_two_2x2, build_two_3x3
+from incprof.models.factorization import build_two_2x2, build_two_3x3
+from incprof.studies.factorization import PAPER_CLAIMS
 
 FAMILIES = {
     "fact_5x5": ("fact_5x5_conv5x5", "fact_5x5_two_3x3"),
@@ -57,18 +58,18 @@ def _conv_macs(name: str, **overrides: object) -> int:
     return total
 
 
-def test_registry_families_and_one_baseline_each() -> None:
+def test_registry_families_and_one_reference_each() -> None:
     variants = registry.list_variants("factorization")
     assert {v.family for v in variants} == set(FAMILIES)
     for family, names in FAMILIES.items():
         members = registry.family_members(family)
         assert {v.name for v in members} == set(names)
-        assert [v.baseline for v in members] == [True] + [False] * (len(names) - 1)
+        assert [v.reference for v in members] == [True] + [False] * (len(names) - 1)
         assert members[0].name == names[0]
         assert all(v.tag == "factorization" and v.reproduces for v in members)
 
 
-def test_every_claim_names_a_family_member_that_is_not_the_baseline() -> None:
+def test_every_claim_names_a_family_member_that_is_not_the_reference() -> None:
     assert set(PAPER_CLAIMS) == set(FAMILIES)
     for family, claims in PAPER_CLAIMS.items():
         for claim in claims:
@@ -162,8 +163,8 @@ def test_conv_macs_in_closed_form(name, macs) -> None:
 )
 @pytest.mark.parametrize("overrides", [{}, {"channels": 40, "grid": 13}])
 def test_factorised_cost_ratio_and_claim_with_equal_widths(family, ratio, overrides) -> None:
-    baseline, alternative = FAMILIES[family]
-    measured = Fraction(_conv_macs(alternative, **overrides), _conv_macs(baseline, **overrides))
+    reference, alternative = FAMILIES[family]
+    measured = Fraction(_conv_macs(alternative, **overrides), _conv_macs(reference, **overrides))
     assert measured == ratio
     (claim,) = PAPER_CLAIMS[family]
     assert claim.variant == alternative
@@ -186,9 +187,9 @@ def test_grid_reduction_cost_ratios(d, d_out) -> None:
     # With d_out = d/2 the paper's quarter and an eighth; valid pooling gives ⌊(d − 1)/2⌋.
     overrides = {"channels": 32, "grid": d}
     macs = {name: _conv_macs(name, **overrides) for name in FAMILIES["grid_reduction"]}
-    baseline = macs["grid_conv_then_pool"]
-    assert Fraction(macs["grid_pool_then_conv"], baseline) == Fraction(d_out**2, d**2)
-    assert Fraction(macs["grid_parallel"], baseline) == Fraction(d_out**2, 2 * d**2)
+    reference = macs["grid_conv_then_pool"]
+    assert Fraction(macs["grid_pool_then_conv"], reference) == Fraction(d_out**2, d**2)
+    assert Fraction(macs["grid_parallel"], reference) == Fraction(d_out**2, 2 * d**2)
     text_claim, caption_claim = PAPER_CLAIMS["grid_reduction"]
     assert text_claim.saving == 1 - Fraction(1, 4)
     assert caption_claim.saving == pytest.approx(1 - 1 / 3)

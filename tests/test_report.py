@@ -11,7 +11,7 @@ import pytest
 
 from incprof.report import markdown
 from incprof.report.build import build_reports
-from incprof.report.paper_tables import (
+from incprof.studies.googlenet_table1 import (
     GOOGLENET_TABLE1,
     closest_reading,
     implied_params,

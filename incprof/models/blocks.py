@@ -16,16 +16,15 @@ input the registry reports for them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 from torch import nn
 
 from incprof.models.common import BasicConv2d, ConvBlock
-from incprof.models.inception_v3 import MIXED, InceptionA, InceptionB, InceptionC, InceptionE
-from incprof.registry import InputShape, Variant, register
+from incprof.models.inception_v3 import MIXED
+from incprof.models.parametric import Setting, check_grid, register_parametric
 
 # conv (with bias) → ReLU: the pre-BN unit of the naïve block.
 BIASED_CONV: ConvBlock = partial(BasicConv2d, bias=True, batch_norm=False)
@@ -58,14 +57,7 @@ class ReducedWidths(NamedTuple):
         return self.ch1x1 + self.ch3x3 + self.ch5x5 + self.pool_proj
 
 
-class Setting(NamedTuple):
-    """A block's default input."""
-
-    in_channels: int
-    grid: int
-
-
-SEED_INPUT = Setting(in_channels=256, grid=28)
+SEED_INPUT = Setting(channels=256, grid=28)
 SEED_NAIVE = NaiveWidths(ch1x1=128, ch3x3=192, ch5x5=96)  # 128 + 192 + 96 + 256 = 672 out
 SEED_REDUCED = ReducedWidths(
     ch1x1=128, ch3x3_reduce=64, ch3x3=192, ch5x5_reduce=64, ch5x5=96, pool_proj=64
@@ -137,126 +129,100 @@ class ReducedInception(nn.Module):
         return torch.cat([branch(x) for branch in branches], 1)
 
 
-def _check_grid(grid: int, smallest: int = 1) -> None:
-    # The modules run on any grid; one too small for them fails here, not mid-forward.
-    if grid < smallest:
-        raise ValueError(f"grid must be at least {smallest}, got {grid}")
-
-
 def build_block_naive(
     *,
-    in_channels: int = SEED_INPUT.in_channels,
+    in_channels: int = SEED_INPUT.channels,
     grid: int = SEED_INPUT.grid,
     widths: NaiveWidths = SEED_NAIVE,
     conv_block: ConvBlock = BIASED_CONV,
 ) -> nn.Module:
     """Seed 002's ``NaiveBlock``: N x 256 x 28 x 28 -> N x 672 x 28 x 28."""
-    _check_grid(grid)
+    check_grid(grid)
     return NaiveInception(in_channels, widths, conv_block=conv_block)
 
 
 def build_block_reduced(
     *,
-    in_channels: int = SEED_INPUT.in_channels,
+    in_channels: int = SEED_INPUT.channels,
     grid: int = SEED_INPUT.grid,
     widths: ReducedWidths = SEED_REDUCED,
     conv_block: ConvBlock = UNBIASED_CONV,
 ) -> nn.Module:
     """Seed 002's ``InceptionBlock``: N x 256 x 28 x 28 -> N x 480 x 28 x 28."""
-    _check_grid(grid, 3)
+    check_grid(grid, 3)
     return ReducedInception(in_channels, widths, conv_block=conv_block)
 
 
 def build_block_bn_factorized(
     *,
-    in_channels: int = SEED_INPUT.in_channels,
+    in_channels: int = SEED_INPUT.channels,
     grid: int = SEED_INPUT.grid,
     widths: ReducedWidths = SEED_REDUCED,
     conv_block: ConvBlock = BN_CONV,
 ) -> nn.Module:
     """Seed 002's ``InceptionBlockV2``: N x 256 x 28 x 28 -> N x 480 x 28 x 28."""
-    _check_grid(grid, 3)
+    check_grid(grid, 3)
     return ReducedInception(in_channels, widths, factorize_5x5=True, conv_block=conv_block)
 
 
-# Inception-v3's modules at the place they have in the network.
-FIG5 = MIXED["Mixed_5d"]
-FIG6 = MIXED["Mixed_6e"]
-FIG7 = MIXED["Mixed_7c"]
-FIG10 = MIXED["Mixed_6a"]
-V3_GRIDS = {"Mixed_5d": 35, "Mixed_6e": 17, "Mixed_7c": 8, "Mixed_6a": 35}  # input grids
+class V3Place(NamedTuple):
+    """Where the module type of one of the paper's figures sits in Inception-v3."""
+
+    mixed: str  # the network's module of that type whose widths the block takes
+    grid: int  # that module's input grid in the network
+    smallest_grid: int  # the smallest grid the module runs on
 
 
-def build_block_v3_fig5(
+V3_FIGURES: dict[str, V3Place] = {
+    "fig5": V3Place("Mixed_5d", grid=35, smallest_grid=1),  # InceptionA: 288 -> 288
+    "fig6": V3Place("Mixed_6e", grid=17, smallest_grid=1),  # InceptionC: 768 -> 768
+    "fig7": V3Place("Mixed_7c", grid=8, smallest_grid=1),  # InceptionE: 2048 -> 2048
+    "fig10": V3Place("Mixed_6a", grid=35, smallest_grid=3),  # InceptionB: 288 -> 768, 35 -> 17
+}
+
+
+def build_block_v3(
+    figure: str,
     *,
-    in_channels: int = FIG5.in_channels,
-    pool_features: int = 64,
-    grid: int = V3_GRIDS[FIG5.name],
+    in_channels: int | None = None,
+    grid: int | None = None,
+    pool_features: int | None = None,
+    channels_7x7: int | None = None,
     conv_block: ConvBlock = BasicConv2d,
 ) -> nn.Module:
-    """``InceptionA`` as ``Mixed_5d``: N x 288 x 35 x 35 -> N x 288 x 35 x 35."""
-    _check_grid(grid)
-    return InceptionA(in_channels, pool_features, conv_block=conv_block)
+    """The module type of ``figure`` (a key of ``V3_FIGURES``) as Inception-v3 has it at
+    that place, e.g. fig5: ``InceptionA`` as ``Mixed_5d``, N x 288 x 35 x 35 -> the same.
+
+    ``in_channels`` and ``grid`` default to the place's; ``pool_features`` (InceptionA)
+    and ``channels_7x7`` (InceptionC) override the only widths their types have.
+    """
+    if figure not in V3_FIGURES:
+        raise ValueError(f"figure must be one of {', '.join(V3_FIGURES)}, got {figure!r}")
+    place = V3_FIGURES[figure]
+    check_grid(place.grid if grid is None else grid, place.smallest_grid)
+    spec = MIXED[place.mixed]
+    widths = {"pool_features": pool_features, "channels_7x7": channels_7x7}
+    given = {key: value for key, value in widths.items() if value is not None}
+    for key in given:
+        if getattr(spec, key) is None:
+            raise TypeError(f"{spec.block.__name__} ({figure}) has no {key} to set")
+    if in_channels is not None:
+        given["in_channels"] = in_channels
+    return spec._replace(**given).build(conv_block)
 
 
-def build_block_v3_fig6(
-    *,
-    in_channels: int = FIG6.in_channels,
-    channels_7x7: int = 192,
-    grid: int = V3_GRIDS[FIG6.name],
-    conv_block: ConvBlock = BasicConv2d,
-) -> nn.Module:
-    """``InceptionC`` as ``Mixed_6e``: N x 768 x 17 x 17 -> N x 768 x 17 x 17."""
-    _check_grid(grid)
-    return InceptionC(in_channels, channels_7x7, conv_block=conv_block)
+_register = partial(register_parametric, tag="block", channels_key="in_channels")
 
 
-def build_block_v3_fig7(
-    *,
-    in_channels: int = FIG7.in_channels,
-    grid: int = V3_GRIDS[FIG7.name],
-    conv_block: ConvBlock = BasicConv2d,
-) -> nn.Module:
-    """``InceptionE`` as ``Mixed_7c``: N x 2048 x 8 x 8 -> N x 2048 x 8 x 8."""
-    _check_grid(grid)
-    return InceptionE(in_channels, conv_block=conv_block)
-
-
-def build_block_v3_fig10(
-    *,
-    in_channels: int = FIG10.in_channels,
-    grid: int = V3_GRIDS[FIG10.name],
-    conv_block: ConvBlock = BasicConv2d,
-) -> nn.Module:
-    """``InceptionB`` as ``Mixed_6a``: N x 288 x 35 x 35 -> N x 768 x 17 x 17."""
-    _check_grid(grid, 3)
-    return InceptionB(in_channels, conv_block=conv_block)
-
-
-def _input_shape(setting: Setting, overrides: Mapping[str, Any]) -> InputShape:
-    grid = overrides.get("grid", setting.grid)
-    return (overrides.get("in_channels", setting.in_channels), grid, grid)
-
-
-def _register(
-    name: str,
-    family: str,
-    builder: Callable[..., nn.Module],
-    setting: Setting,
-    reproduces: str,
-    differences: str = "",
-) -> None:
-    register(
-        Variant(
-            name=name,
-            family=family,
-            tag="block",
-            builder=builder,
-            input_shape=_input_shape(setting, {}),
-            reproduces=reproduces,
-            differences=differences,
-            input_shape_for=partial(_input_shape, setting),
-        )
+def _register_v3(figure: str, reproduces: str, differences: str = "") -> None:
+    place = V3_FIGURES[figure]
+    _register(
+        f"block_v3_{figure}",
+        "inception_v3_modules",
+        partial(build_block_v3, figure),
+        Setting(MIXED[place.mixed].in_channels, place.grid),
+        reproduces,
+        differences,
     )
 
 
@@ -301,36 +267,24 @@ def _register_all() -> None:
         "the 5×5 tower becomes 1×1 64 → 3×3 96 → 3×3 96",
         f"{_POOL_QUIRK} No print in forward.",
     )
-    _register(
-        "block_v3_fig5",
-        "inception_v3_modules",
-        build_block_v3_fig5,
-        Setting(FIG5.in_channels, V3_GRIDS[FIG5.name]),
+    _register_v3(
+        "fig5",
         f"InceptionA as Mixed_5d of {_TV}: figure 5 of 'Rethinking the Inception "
         "Architecture' (two 3×3 for a 5×5), pool_features 64",
         "Keeps the TF model's 5×5 tower (48 -> 64) beside the double 3×3, as torchvision does.",
     )
-    _register(
-        "block_v3_fig6",
-        "inception_v3_modules",
-        build_block_v3_fig6,
-        Setting(FIG6.in_channels, V3_GRIDS[FIG6.name]),
+    _register_v3(
+        "fig6",
         f"InceptionC as Mixed_6e of {_TV}: figure 6 of 'Rethinking the Inception "
         "Architecture' (7×7 as 1×7 and 7×1), channels_7x7 192",
     )
-    _register(
-        "block_v3_fig7",
-        "inception_v3_modules",
-        build_block_v3_fig7,
-        Setting(FIG7.in_channels, V3_GRIDS[FIG7.name]),
+    _register_v3(
+        "fig7",
         f"InceptionE as Mixed_7c of {_TV}: figure 7 of 'Rethinking the Inception "
         "Architecture' (expanded filter-bank outputs on the 8×8 grid)",
     )
-    _register(
-        "block_v3_fig10",
-        "inception_v3_modules",
-        build_block_v3_fig10,
-        Setting(FIG10.in_channels, V3_GRIDS[FIG10.name]),
+    _register_v3(
+        "fig10",
         f"InceptionB as Mixed_6a of {_TV}: the grid reduction of figure 10 of 'Rethinking "
         "the Inception Architecture' (stride-2 conv towers beside a stride-2 max pool), "
         "35×35 -> 17×17",

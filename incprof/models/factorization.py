@@ -2,7 +2,7 @@
 
 Szegedy et al. 2015 (arXiv 1512.00567), sections 3 and 5. A family is a set of
 alternatives with the same input and output shape, so their costs compare like for like;
-exactly one of them is the baseline the paper measures the others against. Every conv is a
+exactly one of them is the reference the paper measures the others against. Every conv is a
 ``conv_block`` (conv → BN → ReLU by default), so a factorised pair keeps the ReLU between
 its factors that section 3.1 found to work better than a linear first factor.
 
@@ -15,31 +15,26 @@ Families (alternatives, default input C×H×W, where in the paper):
 
 Builders take ``channels`` and ``grid`` (and ``out_channels`` where the widths may differ);
 the modules run on any grid, and ``grid`` sets the input the registry reports for them.
+The paper's cost claims about these families, and the study that checks them, are in
+:mod:`incprof.studies.factorization`.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from functools import partial
-from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
 from incprof.models.common import BasicConv2d, ConvBlock
-from incprof.registry import InputShape, Variant, register
+from incprof.models.parametric import Setting, check_grid, register_parametric
 
 PAPER = "Szegedy et al. 2015, Rethinking the Inception Architecture, arXiv 1512.00567"
 
 
-class Setting(NamedTuple):
-    """A family's default input: where the paper (or Inception-v3) uses the idea."""
-
-    channels: int
-    grid: int
-
-
+# Each family's default input: where the paper (or Inception-v3) uses the idea.
 # The 35×35 stage of Inception-v3: the 96 -> 96 3×3 that ends its double-3×3 tower.
 FACT_5X5 = Setting(channels=96, grid=35)
 FACT_3X3 = Setting(channels=96, grid=35)
@@ -50,96 +45,6 @@ ASYM = Setting(channels=192, grid=17)
 GRID_REDUCTION = Setting(channels=320, grid=35)
 
 
-class Claim(NamedTuple):
-    """A cost claim of the paper about one family, and what it rests on."""
-
-    variant: str  # the alternative the claim is about, compared with the family's baseline
-    text: str
-    saving: float  # fraction of the baseline's conv MACs the alternative saves
-    assumption: str
-    source: str
-
-
-_EQUAL_WIDTHS = "equal input, intermediate and output channels; conv MACs only (no BN, bias)"
-
-# Each family's claims, the main one first; a claim names the alternative it is about.
-PAPER_CLAIMS: dict[str, tuple[Claim, ...]] = {
-    "fact_5x5": (
-        Claim(
-            variant="fact_5x5_two_3x3",
-            text="two 3×3 for a 5×5 saves 28% ((9 + 9)/25 of the cost)",
-            saving=1 - 18 / 25,
-            assumption=f"{_EQUAL_WIDTHS} (the paper's α = 1, no expansion)",
-            source="section 3.1, figure 1",
-        ),
-    ),
-    "asym_3": (
-        Claim(
-            variant="asym_3_1x3_3x1",
-            text="1×3 + 3×1 for a 3×3 saves 33%",
-            saving=1 - 6 / 9,
-            assumption=_EQUAL_WIDTHS,
-            source="section 3.2, figure 3",
-        ),
-    ),
-    "asym_5": (
-        Claim(
-            variant="asym_5_1x5_5x1",
-            text="1×5 + 5×1 for a 5×5 saves 60% (2n/n² of the cost)",
-            saving=1 - 10 / 25,
-            assumption=_EQUAL_WIDTHS,
-            source="section 3.2 (the saving 'increases dramatically as n grows'; "
-            "the figure follows its count, the paper gives none)",
-        ),
-    ),
-    "asym_7": (
-        Claim(
-            variant="asym_7_1x7_7x1",
-            text="1×7 + 7×1 for a 7×7 saves 71% (2n/n² of the cost)",
-            saving=1 - 14 / 49,
-            assumption=_EQUAL_WIDTHS,
-            source="section 3.2 (the saving 'increases dramatically as n grows'; "
-            "the figure follows its count, the paper gives none)",
-        ),
-    ),
-    "fact_3x3": (
-        Claim(
-            variant="fact_3x3_two_2x2",
-            text="two 2×2 for a 3×3 saves 11%",
-            saving=1 - 8 / 9,
-            assumption=_EQUAL_WIDTHS,
-            source="section 3.2",
-        ),
-    ),
-    "grid_reduction": (
-        Claim(
-            variant="grid_pool_then_conv",
-            text="pooling first costs a quarter (2(d/2)²k² vs 2d²k²), "
-            "but creates a representational bottleneck",
-            saving=0.75,
-            assumption="the output grid is exactly d/2 and pooling is free; with valid 3×3/2 "
-            "pooling it is ⌊(d−1)/2⌋, so the cost is (⌊(d−1)/2⌋/d)² of the baseline's "
-            "(0.236 at d = 35)",
-            source="section 5, figure 9",
-        ),
-        Claim(
-            variant="grid_pool_then_conv",
-            text="the expand-then-pool reduction is 3 times more expensive than pool-then-expand",
-            saving=1 - 1 / 3,
-            assumption="the caption's own figure; the text's count (2d²k² vs 2(d/2)²k²) makes "
-            "it 4 times, and valid 3×3/2 pooling about 4.2 times at d = 35",
-            source="figure 9 caption",
-        ),
-    ),
-}
-
-
-def _check_grid(grid: int, smallest: int = 1) -> None:
-    # The modules work on any grid; a grid too small for them fails here, not mid-forward.
-    if grid < smallest:
-        raise ValueError(f"grid must be at least {smallest}, got {grid}")
-
-
 def build_conv_nxn(
     *,
     n: int,
@@ -148,8 +53,8 @@ def build_conv_nxn(
     out_channels: int | None = None,
     conv_block: ConvBlock = BasicConv2d,
 ) -> nn.Module:
-    """One n×n conv, 'same' padding (n odd): the baseline the factorisations replace."""
-    _check_grid(grid)
+    """One n×n conv, 'same' padding (n odd): the reference the factorisations replace."""
+    check_grid(grid)
     out_channels = channels if out_channels is None else out_channels
     # N x channels x grid x grid -> N x out_channels x grid x grid
     conv = conv_block(channels, out_channels, kernel_size=n, padding=n // 2)
@@ -168,7 +73,7 @@ def build_two_3x3(
     The first 3×3 already produces the output width, as in Inception-v3's 64 -> 96 -> 96
     tower; with ``out_channels == channels`` this is the paper's α = 1 setting.
     """
-    _check_grid(grid)
+    check_grid(grid)
     out_channels = channels if out_channels is None else out_channels
     layers = OrderedDict(
         [
@@ -192,7 +97,7 @@ def build_1xn_nx1(
     The order is Inception-v3's (figure 6); figure 3 draws 3×1 first, which costs the same
     and sees the same window.
     """
-    _check_grid(grid)
+    check_grid(grid)
     out_channels = channels if out_channels is None else out_channels
     layers = OrderedDict(
         [
@@ -226,7 +131,7 @@ def build_two_2x2(
     pair sees exactly the window of a 3×3 with padding 1, at the same stride and centre,
     so the two alternatives' outputs line up position by position.
     """
-    _check_grid(grid)
+    check_grid(grid)
     out_channels = channels if out_channels is None else out_channels
     layers = OrderedDict(
         [
@@ -258,10 +163,10 @@ def build_conv_then_pool(
 ) -> nn.Module:
     """Figure 9, right: expand k -> 2k on the full grid, then pool; no bottleneck.
 
-    The baseline of section 5: the figure's caption puts it at 3 times more expensive than
+    The reference of section 5: the figure's caption puts it at 3 times more expensive than
     pooling first.
     """
-    _check_grid(grid, 3)
+    check_grid(grid, 3)
     k = _reduction_kernel(kernel_size)
     layers = OrderedDict(
         [
@@ -287,7 +192,7 @@ def build_pool_then_conv(
     input's and half of the output's: the representational bottleneck section 2 warns
     against.
     """
-    _check_grid(grid, 3)
+    check_grid(grid, 3)
     k = _reduction_kernel(kernel_size)
     layers = OrderedDict(
         [
@@ -305,7 +210,7 @@ class ParallelReduction(nn.Module):
 
     Both halves read the full grid, so no narrow small map stands between input and
     output, and the conv makes only half of the output channels: an eighth of the
-    baseline's cost when the output grid is d/2. The conv's padding
+    reference's cost when the output grid is d/2. The conv's padding
     ``(kernel_size − 3)/2`` centres its window on the pool's (valid 3×3/2), so both give
     the same grid and their concatenation is aligned. At ``kernel_size=3`` this is
     Inception-v3's ``Mixed_6a`` without its double-3×3 tower.
@@ -332,13 +237,8 @@ def build_parallel_reduction(
     conv_block: ConvBlock = BasicConv2d,
 ) -> nn.Module:
     """Figure 10: the paper's cheaper reduction without the bottleneck."""
-    _check_grid(grid, 3)
+    check_grid(grid, 3)
     return ParallelReduction(channels, kernel_size=kernel_size, conv_block=conv_block)
-
-
-def _input_shape(setting: Setting, overrides: Mapping[str, Any]) -> InputShape:
-    grid = overrides.get("grid", setting.grid)
-    return (overrides.get("channels", setting.channels), grid, grid)
 
 
 def _register(
@@ -349,20 +249,19 @@ def _register(
     reproduces: str,
     differences: str = "",
     *,
-    baseline: bool = False,
+    reference: bool = False,
 ) -> None:
-    register(
-        Variant(
-            name=name,
-            family=family,
-            tag="factorization",
-            builder=partial(builder, channels=setting.channels, grid=setting.grid),
-            input_shape=_input_shape(setting, {}),
-            reproduces=f"{reproduces}; {PAPER}",
-            differences=differences,
-            baseline=baseline,
-            input_shape_for=partial(_input_shape, setting),
-        )
+    """A factorization entry: ``reproduces`` says where in the paper, then names it."""
+    register_parametric(
+        name,
+        family,
+        builder,
+        setting,
+        f"{reproduces}; {PAPER}",
+        differences,
+        tag="factorization",
+        channels_key="channels",
+        reference=reference,
     )
 
 
@@ -371,7 +270,7 @@ _GRID = "one conv (3×3 by default) for the figure's Inception module; valid 3×
 
 
 def _register_all() -> None:
-    """Every family, baseline first."""
+    """Every family, its reference first."""
     _register(
         "fact_5x5_conv5x5",
         "fact_5x5",
@@ -379,7 +278,7 @@ def _register_all() -> None:
         FACT_5X5,
         "the 5×5 conv that figure 1 replaces (section 3.1)",
         _BN,
-        baseline=True,
+        reference=True,
     )
     _register(
         "fact_5x5_two_3x3",
@@ -397,7 +296,7 @@ def _register_all() -> None:
             ASYM,
             f"the {n}×{n} conv that 1×{n} + {n}×1 replaces (section 3.2)",
             _BN,
-            baseline=True,
+            reference=True,
         )
         _register(
             f"asym_{n}_1x{n}_{n}x1",
@@ -414,7 +313,7 @@ def _register_all() -> None:
         FACT_3X3,
         "the 3×3 conv that two 2×2 convs replace (section 3.2)",
         _BN,
-        baseline=True,
+        reference=True,
     )
     _register(
         "fact_3x3_two_2x2",
@@ -431,7 +330,7 @@ def _register_all() -> None:
         GRID_REDUCTION,
         "expand, then pool: costly, without a bottleneck (section 5, figure 9 right)",
         _GRID,
-        baseline=True,
+        reference=True,
     )
     _register(
         "grid_pool_then_conv",

@@ -16,19 +16,17 @@ from typing import Any
 from incprof import api
 from incprof.files import write_into
 from incprof.report import markdown, plots
-from incprof.report.paper_tables import (
-    GOOGLENET_INPUT_CHANNELS,
-    GOOGLENET_TABLE1,
+from incprof.studies.factorization import AGREEMENT_POINTS, factorize_records
+from incprof.studies.googlenet_table1 import (
     GOOGLENET_TABLE1_SOURCE,
-    closest_reading,
-    implied_params,
+    TABLE1_VARIANT,
+    table1_records,
 )
 
 # The measured counters the counter-agreement page shows beside the analytic MACs.
 REPORT_COUNTERS = ("torch", "fvcore", "thop")
 # How many of a network's top-level modules "where the MACs go" lists.
 TOP_MODULES = 5
-TABLE1_VARIANT = "googlenet"
 
 
 class _Writer:
@@ -204,30 +202,31 @@ def _field(text: str | None) -> tuple[int, ...] | None:
     return tuple(int(v) for v in text.split("x")) if text else None
 
 
-def _sees_as_far(field: tuple[int, ...] | None, baseline: tuple[int, ...] | None) -> bool | None:
-    """Whether a field is at least the baseline's on every axis."""
-    if field is None or baseline is None:
+def _sees_as_far(field: tuple[int, ...] | None, reference: tuple[int, ...] | None) -> bool | None:
+    """Whether a field is at least the reference variant's on every axis."""
+    if field is None or reference is None:
         return None
-    return all(mine >= theirs for mine, theirs in zip(field, baseline, strict=True))
+    return all(mine >= theirs for mine, theirs in zip(field, reference, strict=True))
 
 
 def _factorization_page() -> str:
     """factorize_records at the defaults, split per family into alternatives and claims."""
-    records = api.factorize_records()
+    records = factorize_records()
     families = []
     for family in dict.fromkeys(r["family"] for r in records):
         rows = [r for r in records if r["family"] == family]
-        baseline_rf = next((_field(r["rf_size"]) for r in rows if r["baseline"]), None)
+        # The records mark a family's reference variant under their "baseline" key.
+        reference_rf = next((_field(r["rf_size"]) for r in rows if r["baseline"]), None)
         unique: dict[str, dict[str, Any]] = {}
         for r in rows:  # an alternative has one row per claim about it
             unique.setdefault(r["variant"], r)
         alternatives = [
-            {**r, "rf_kept": _sees_as_far(_field(r["rf_size"]), baseline_rf)}
+            {**r, "rf_kept": _sees_as_far(_field(r["rf_size"]), reference_rf)}
             for r in unique.values()
         ]
         claims = [r for r in rows if r["paper_claim"]]
         families.append((family, alternatives, claims))
-    return markdown.factorization_page(families, agreement_points=api.AGREEMENT_POINTS)
+    return markdown.factorization_page(families, agreement_points=AGREEMENT_POINTS)
 
 
 def _read_results(path: Path) -> dict[str, Any]:
@@ -327,52 +326,14 @@ def _parity_by_mode(pairs: Sequence[dict[str, Any]]) -> str:
 
 def _table1_page() -> str:
     """GoogLeNet's printed Table 1 with, per row, the figures its widths imply and
-    incprof's figures for the same modules."""
+    incprof's figures for the same modules; ``check`` flags the printed figures that
+    disagree."""
     _, modules = api.show_records(TABLE1_VARIANT, depth=1)
-    by_module = {r["module"]: r for r in modules}
-    rows = []
-    in_channels = GOOGLENET_INPUT_CHANNELS
-    for row in GOOGLENET_TABLE1:
-        implied = implied_params(row, in_channels)
-        ours = [by_module[m] for m in row.modules]
-        params = sum(r["params"] for r in ours) if ours else None
-        macs = sum(r["macs"] for r in ours) if ours else None
-        record: dict[str, Any] = {
-            "row": f"{row.type} {row.patch}".strip(),
-            "type": row.type,
-            "patch_stride": row.patch,
-            "output_size": "×".join(map(str, row.output)),
-            "depth": row.depth,
-            "n1x1": row.n1x1,
-            "n3x3_reduce": row.n3x3_reduce,
-            "n3x3": row.n3x3,
-            "n5x5_reduce": row.n5x5_reduce,
-            "n5x5": row.n5x5,
-            "pool_proj": row.pool_proj,
-            "params_printed": row.params,
-            "ops_printed": row.ops,
-            "weights_from_widths": implied.weights if implied else None,
-            "biases_from_widths": implied.biases if implied else None,
-            "params_incprof": params,
-            "macs_incprof": macs,
-        }
-        for column, printed, candidates in (
-            (
-                "params",
-                row.params,
-                {"weights only": implied.weights, "with biases": sum(implied)} if implied else {},
-            ),
-            ("ops", row.ops, {"MACs": macs} if macs else {}),
-        ):
-            reading = closest_reading(printed, candidates) if printed and candidates else None
-            record[f"{column}_reading"] = reading.convention if reading else None
-            record[f"{column}_gap_pct"] = reading.gap_pct if reading else None
-            record[f"{column}_agree"] = reading.within_rounding if reading else None
+    rows = table1_records({r["module"]: r for r in modules})
+    for record in rows:
         flags = [c for c in ("params", "ops") if record[f"{c}_agree"] is False]
         checked = any(record[f"{c}_agree"] is not None for c in ("params", "ops"))
         record["check"] = (
             " ".join(f"**{c} ✗**" for c in flags) if flags else ("ok" if checked else "")
         )
-        rows.append(record)
-        in_channels = row.output[2]
     return markdown.table1_page(rows, source=GOOGLENET_TABLE1_SOURCE, variant=TABLE1_VARIANT)

@@ -1,20 +1,23 @@
-"""Tables printed in the papers, kept as data, and checks of their figures against their
-own layer widths.
+"""GoogLeNet's Table 1, kept as data, and checks of its figures against its own layer
+widths and against incprof's ``googlenet`` entry.
 
-GoogLeNet: Szegedy et al. 2014, "Going deeper with convolutions", arXiv 1409.4842,
-Table 1 ("GoogLeNet incarnation of the Inception architecture"). The numbers below are the
+Szegedy et al. 2014, "Going deeper with convolutions", arXiv 1409.4842, Table 1
+("GoogLeNet incarnation of the Inception architecture"). The numbers below are the
 printed ones, row by row, including the ones that do not follow from the printed widths;
-the report marks those rather than this file correcting them.
+the checks mark those rather than this file correcting them.
 """
 
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 GOOGLENET_TABLE1_SOURCE = (
     "Szegedy et al. 2014, 'Going deeper with convolutions', arXiv 1409.4842, Table 1"
 )
+# The registered entry whose modules the rows cover, at its default 3×224×224 input.
+TABLE1_VARIANT = "googlenet"
 
 
 class Table1Row(NamedTuple):
@@ -179,3 +182,52 @@ def closest_reading(text: str, candidates: dict[str, int]) -> Reading:
     ]
     matching = [r for r in readings if r.within_rounding]
     return matching[0] if matching else min(readings, key=lambda r: abs(r.gap_pct))
+
+
+def table1_records(modules: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per printed row: its cells, the weights and biases its widths imply, and incprof's
+    params and MACs for the row's modules (``modules``: ``TABLE1_VARIANT``'s per-module
+    records at depth 1, by module name). For the printed params and ops, the closest
+    reading (``<column>_reading``, ``_gap_pct``) and whether it is within rounding
+    (``_agree``; None where there is nothing to compare)."""
+    records = []
+    in_channels = GOOGLENET_INPUT_CHANNELS
+    for row in GOOGLENET_TABLE1:
+        implied = implied_params(row, in_channels)
+        ours = [modules[m] for m in row.modules]
+        params = sum(r["params"] for r in ours) if ours else None
+        macs = sum(r["macs"] for r in ours) if ours else None
+        record: dict[str, Any] = {
+            "row": f"{row.type} {row.patch}".strip(),
+            "type": row.type,
+            "patch_stride": row.patch,
+            "output_size": "×".join(map(str, row.output)),
+            "depth": row.depth,
+            "n1x1": row.n1x1,
+            "n3x3_reduce": row.n3x3_reduce,
+            "n3x3": row.n3x3,
+            "n5x5_reduce": row.n5x5_reduce,
+            "n5x5": row.n5x5,
+            "pool_proj": row.pool_proj,
+            "params_printed": row.params,
+            "ops_printed": row.ops,
+            "weights_from_widths": implied.weights if implied else None,
+            "biases_from_widths": implied.biases if implied else None,
+            "params_incprof": params,
+            "macs_incprof": macs,
+        }
+        for column, printed, candidates in (
+            (
+                "params",
+                row.params,
+                {"weights only": implied.weights, "with biases": sum(implied)} if implied else {},
+            ),
+            ("ops", row.ops, {"MACs": macs} if macs else {}),
+        ):
+            reading = closest_reading(printed, candidates) if printed and candidates else None
+            record[f"{column}_reading"] = reading.convention if reading else None
+            record[f"{column}_gap_pct"] = reading.gap_pct if reading else None
+            record[f"{column}_agree"] = reading.within_rounding if reading else None
+        records.append(record)
+        in_channels = row.output[2]
+    return records
