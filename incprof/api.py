@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from incprof.analysis.analytic import CostAnalysis
 from incprof.analysis.counters import COUNTERS, delta_pct, explain, macs_key, run_counter
-from incprof.analysis.receptive_field import ReceptiveFieldAnalysis, analyze_rf
+from incprof.analysis.receptive_field import ReceptiveFieldAnalysis
 from incprof.errors import InputError
 from incprof.registry import (
     InputShape,
