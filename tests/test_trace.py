@@ -17,7 +17,7 @@ from torch import nn
 from incprof.analysis import ANALYZERS, analyzer
 from incprof.analysis.analytic import analyze_module
 from incprof.analysis.meta_kernels import SHORTCUTS, shape_shortcut
-from incprof.analysis.trace import ROOT, meta_model, trace_module, trace_variant
+from incprof.analysis.trace import ROOT, Trace, meta_model, trace_module, trace_variant
 from incprof.registry import get
 
 aten = torch.ops.aten
@@ -274,3 +274,21 @@ def test_analyzers_import_nothing_above_them(path: Path) -> None:
     ]
     above = [m for m in imported if m and m.startswith(LAYERS_ABOVE_ANALYSIS)]
     assert not above, f"{path.name} imports {above}"
+
+
+def count_storages(trace: Trace) -> int:
+    """A new analyzer, as the next ones will be: a function of a trace, nothing more."""
+    return len({t.storage for op in trace.ops for t in op.outputs})
+
+
+def test_a_new_analyzer_is_one_function_and_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    from incprof import api
+
+    monkeypatch.setitem(ANALYZERS, "storages", f"{__name__}:count_storages")
+    # Stem: conv writes one storage; relu_ and view reuse it; t() views the weight's; addmm
+    # writes one.
+    trace = trace_module(Stem(), (1, 6, 6))
+    assert analyzer("storages")(trace) == 3
+    # Through the library face, on a registered variant: three convs (their ReLUs in
+    # place), a max pool that writes values and indices, the concat: 6.
+    assert api.analysis("storages", get("block_naive")) == 6
