@@ -23,6 +23,7 @@ from incprof.report.paper_tables import (
     closest_reading,
     implied_params,
 )
+from incprof.results import latency_rows, read_json
 
 # The measured counters the counter-agreement page shows beside the analytic MACs.
 REPORT_COUNTERS = ("torch", "fvcore", "thop")
@@ -232,9 +233,9 @@ def _factorization_page() -> str:
 
 def _read_results(path: Path) -> dict[str, Any]:
     """One results file: its environment, sweep, host and parity rows, timer checks."""
-    data = api.read_json(path)
+    data = read_json(path)
     has_sweep = isinstance(data, list) or (isinstance(data, dict) and "sweep" in data)
-    sweep = api.latency_rows(data, path, parity=False) if has_sweep else []
+    sweep = latency_rows(data, path, parity=False) if has_sweep else []
     data = data if isinstance(data, dict) else {}
     environment = dict(data.get("environment") or {})
     if not environment and sweep:  # `incprof latency --save` rows carry their environment
