@@ -50,8 +50,7 @@ from incprof.analysis.latency import (
 )
 from incprof.analysis.trace import meta_model
 from incprof.api import latency_records
-from incprof.baseline import device_slug
-from incprof.files import write_text
+from incprof.results import device_slug, write_json
 
 PAIRS = {
     "googlenet_tv": "torchvision.googlenet",
@@ -356,7 +355,7 @@ def main() -> int:
     suffix = f"_{args.tag}" if args.tag else ""
     out = Path(args.out) / f"latency_{args.part}{suffix}_{slug}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_text(out, json.dumps(result, indent=2) + "\n")  # whole, into what is there
+    write_json(out, result)  # whole, into what is there
     log(f"wrote {out} in {result['seconds']:.0f} s")
     return 0
 

@@ -15,12 +15,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from incprof.baseline import (
-    analytic_baseline,
-    device_slug,
-    latency_baselines_from_results,
-    write_baseline,
-)
+from incprof.baseline import analytic_baseline, latency_baselines_from_results, write_baseline
+from incprof.results import device_slug
 
 HERE = Path(__file__).parent
 

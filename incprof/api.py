@@ -5,14 +5,13 @@ The CLI is a thin layer over these; scripts and notebooks can call them directly
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from incprof.analysis.analytic import CostAnalysis
-from incprof.analysis.counters import COUNTERS, delta_pct, explain, macs_key, run_counter
+from incprof.analysis.counters import COUNTERS, delta_pct, explain, run_counter
 from incprof.analysis.receptive_field import ReceptiveFieldAnalysis
+from incprof.columns import RATIO_METRICS, macs_key
 from incprof.errors import InputError
 from incprof.registry import (
     InputShape,
@@ -24,7 +23,6 @@ from incprof.registry import (
 )
 
 # `incprof factorize`'s records: the study lives beside the paper's claims it checks.
-from incprof.studies.factorization import factorize_records as factorize_records
 
 if TYPE_CHECKING:
     from incprof.analysis.latency import CudaTimer
@@ -40,44 +38,6 @@ MAIN_FAMILY = (
 )
 
 Progress = Callable[[str], None]
-
-
-def parse_input(text: str | None) -> InputShape | None:
-    """'3x299x299' -> (3, 299, 299)."""
-    if text is None:
-        return None
-    parts = text.lower().replace("×", "x").split("x")
-    try:
-        shape = tuple(int(p) for p in parts)
-    except ValueError:
-        shape = ()
-    if len(shape) != 3 or min(shape) < 1:
-        raise InputError(
-            f"--input must be CxHxW with positive integers, e.g. 3x299x299; got {text!r}"
-        )
-    return shape  # type: ignore[return-value]
-
-
-def parse_list(text: str, allowed: Sequence[str], option: str) -> list[str]:
-    """'fp32,bf16' -> ['fp32', 'bf16'], each checked against ``allowed``."""
-    values = [v.strip() for v in text.split(",")]
-    bad = [v for v in values if v not in allowed]
-    if bad:
-        raise InputError(
-            f"{option} takes a comma-separated list of {', '.join(allowed)}; got {text!r}"
-        )
-    return values
-
-
-def parse_batches(text: str) -> list[int]:
-    """'1,32,256' -> [1, 32, 256]; an empty item ('1,,2') is a mistake, not a skip."""
-    try:
-        batches = [int(v) for v in text.split(",")]
-    except ValueError:
-        batches = []
-    if not batches or min(batches) < 1:
-        raise InputError(f"--batch takes positive integers, e.g. 1,32,256; got {text!r}")
-    return batches
 
 
 def list_records(tag: str | None = None) -> list[dict[str, Any]]:
@@ -252,7 +212,7 @@ def compare_records(
 
     The final feature map's field: ``rf_size`` and ``rf_stride`` (None where no single
     field exists, ``rf_note`` says why), ``rf_aligned``; ``warn`` gets one line per
-    variant whose branches meet misaligned."""
+    variant whose branches meet misaligned. The keys: :func:`incprof.columns.compare_keys`."""
     records = []
     variants = [resolve(name, input_shape) for name in names]  # a bad name fails first
     for i, variant in enumerate(variants, 1):
@@ -294,15 +254,12 @@ def compare_records(
     return records
 
 
-RATIO_METRICS = ("params", "macs", "latency_ms")
-
-
 def add_baseline_ratios(records: list[dict[str, Any]], baseline: str) -> None:
     """Add ``<metric>_vs_baseline`` (value / the baseline variant's value) to each record."""
     base = next((r for r in records if r["variant"] == baseline), None)
     if base is None:
         names = ", ".join(r["variant"] for r in records)
-        raise InputError(f"--baseline {baseline!r} is not among the compared variants ({names})")
+        raise InputError(f"{baseline!r} is not among the compared variants ({names})")
     for record in records:
         for metric in RATIO_METRICS:
             value, ref = record.get(metric), base.get(metric)
@@ -312,50 +269,6 @@ def add_baseline_ratios(records: list[dict[str, Any]], baseline: str) -> None:
                 record[f"{metric}_vs_baseline"] = None
 
 
-# The keys of a compare record, in the order a table shows them: always, per measured
-# counter, with latency columns, and with a reference variant (--baseline); the notes last.
-# A test holds compare_records to these keys.
-COMPARE_KEYS = (
-    "variant",
-    "input_shape",
-    "params",
-    "params_with_aux",
-    "macs",
-    "flops",
-    "other_ops",
-    "rf_size",
-    "rf_stride",
-    "rf_aligned",
-    "rf_note",
-)
-LATENCY_KEYS = ("latency_ms", "latency_p10_ms", "latency_p90_ms", "images_per_s", "latency_config")
-COMPARE_NOTES = ("unknown_ops", "counter_errors", "accuracy_source")
-
-
-def compare_keys(
-    counters: Sequence[str] = (), *, latency: bool = False, baseline: bool = False
-) -> list[str]:
-    """Every key a compare record can hold with these options, in column order."""
-    keys = [*COMPARE_KEYS, *(macs_key(c) for c in counters), "top1", "top5"]
-    if latency:
-        keys += LATENCY_KEYS
-    if baseline:
-        keys += [f"{metric}_vs_baseline" for metric in RATIO_METRICS]
-    notes = [k for k in COMPARE_NOTES if counters or k != "counter_errors"]
-    return keys + notes
-
-
-def sort_order(text: str, keys: Sequence[str]) -> tuple[str, bool]:
-    """'-macs' -> ('macs', descending); checked against ``keys`` before any computing."""
-    descending = text.startswith("-")
-    key = text[1:] if descending else text
-    if not key:
-        raise InputError(f"--sort needs a column name, e.g. macs or -macs; got {text!r}")
-    if key not in keys:
-        raise InputError(f"--sort {key!r} is not a column; choose one of {', '.join(keys)}")
-    return key, descending
-
-
 def sort_records(
     records: list[dict[str, Any]], key: str, *, descending: bool = False
 ) -> list[dict[str, Any]]:
@@ -363,53 +276,6 @@ def sort_records(
     present = [r for r in records if r.get(key) is not None]
     blank = [r for r in records if r.get(key) is None]
     return sorted(present, key=lambda r: r[key], reverse=descending) + blank
-
-
-def read_json(path: str | Path) -> Any:
-    """JSON from a file the user named; every way it can fail is one line."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path} is not JSON: {exc.msg} at line {exc.lineno}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path} is not JSON: not UTF-8 text") from None
-
-
-def latency_rows(data: Any, path: str | Path, *, parity: bool = True) -> list[dict[str, Any]]:
-    """The latency records of a results file's JSON, each with its ``device_name``: a
-    list (``incprof latency --save``), or a dict with ``sweep`` rows and, with ``parity``,
-    the ``parity`` rows' own side (``ours_ms``, ``ours_status``) of benchmarks/bench_latency.py.
-    """
-    if isinstance(data, list):
-        rows = data
-    elif isinstance(data, dict):
-        environment = data.get("environment") or {}
-        # Where it ran: the device's name, and a CUDA version (null on the CPU).
-        device = {key: environment[key] for key in ("device_name", "cuda") if key in environment}
-        ours = [
-            {**r, "median_ms": r.get("ours_ms"), "status": r.get("ours_status")}
-            for r in (data.get("parity") or [] if parity else [])
-            if isinstance(r, dict)
-        ]
-        sweep = data.get("sweep") or []
-        rows = [
-            {"device_name": None, **device, **r} for r in [*ours, *sweep] if isinstance(r, dict)
-        ]
-    else:
-        rows = []
-    if not rows or not all(isinstance(r, dict) and "variant" in r for r in rows):
-        raise InputError(
-            f"{path} holds no latency records (a list, or a dict with 'sweep' or 'parity')"
-        )
-    return rows
-
-
-def load_latency_results(path: str) -> list[dict[str, Any]]:
-    """Latency records saved by ``incprof latency --save`` or benchmarks/bench_latency.py."""
-    return latency_rows(read_json(path), path)
 
 
 def join_latency(
@@ -513,12 +379,9 @@ def latency_records(
     """One record per (variant, batch, dtype, mode): median and spread, throughput, share
     of the device's measured peak, peak memory, and the environment. ``timer`` and
     ``cpu_min_run_time`` set how long each configuration is measured (GPU, CPU)."""
-    from incprof.analysis.latency import DeviceError, resolve_device, sweep
+    from incprof.analysis.latency import resolve_device, sweep
 
-    try:
-        device = resolve_device(device)
-    except DeviceError as exc:
-        raise InputError(str(exc)) from None
+    device = resolve_device(device)  # a missing GPU is a DeviceError, an InputError
     variants = [resolve(name, input_shape) for name in names]
     macs: dict[str, int | None] = {}
     shapes: dict[str, InputShape] = {}

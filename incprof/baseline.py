@@ -11,7 +11,6 @@ with a tolerance, and only on that same GPU; elsewhere each row is skipped and s
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,11 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from incprof.analysis.latency import DTYPES, MODES
-from incprof.api import InputError, analyze_variant, compare_records, latency_rows, read_json
+from incprof.api import analyze_variant, compare_records
+from incprof.errors import InputError
+from incprof.parse import parse_input_shape
 from incprof.registry import InputShape, RegistryError, list_variants, resolve
+from incprof.results import (
+    BASELINE_SCHEMA,
+    BASELINE_VERSION,
+    load_latency_results,
+    read_json,
+    write_json,
+)
 
-SCHEMA = "incprof-baseline"
-VERSION = 1
 KINDS = ("analytic", "latency")
 ANALYTIC_METRICS = ("params", "params_with_aux", "macs", "other_ops", "rf_size", "rf_stride")
 LAYOUTS = ("contiguous", "channels_last")
@@ -51,7 +57,11 @@ class Baseline:
 
     def data(self, entries: Iterable[Entry] | None = None) -> dict[str, Any]:
         """The JSON object, with ``entries`` in place of this baseline's if given."""
-        data: dict[str, Any] = {"schema": SCHEMA, "version": VERSION, "kind": self.kind}
+        data: dict[str, Any] = {
+            "schema": BASELINE_SCHEMA,
+            "version": BASELINE_VERSION,
+            "kind": self.kind,
+        }
         if self.device is not None:
             data["device"] = self.device
         data["entries"] = list(self.entries if entries is None else entries)
@@ -99,30 +109,23 @@ _FIELDS: dict[str, tuple[tuple[str, bool, Callable[[Any], bool], str], ...]] = {
 }
 
 
-def _read_json(path: Path) -> Any:
-    if not path.exists():
-        raise BaselineError(
-            f"baseline {path} does not exist (create it with 'incprof check {path} --update')"
-        )
-    try:
-        return read_json(path)
-    except InputError as exc:
-        raise BaselineError(str(exc)) from None
-
-
 def load_baseline(path: str | Path) -> Baseline:
     """Read and validate a baseline; every problem is a :class:`BaselineError` in one line."""
-    return validate(_read_json(Path(path)), str(path))
+    try:
+        data = read_json(Path(path))
+    except InputError as exc:
+        raise BaselineError(str(exc)) from None
+    return validate(data, str(path))
 
 
 def validate(data: Any, path: str) -> Baseline:
     """A :class:`Baseline` of a JSON value, or a :class:`BaselineError` that names ``path``."""
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA:
-        raise BaselineError(f'{path} is not an incprof baseline (no "schema": "{SCHEMA}")')
+    if not isinstance(data, dict) or data.get("schema") != BASELINE_SCHEMA:
+        raise BaselineError(f'{path} is not an incprof baseline (no "schema": "{BASELINE_SCHEMA}")')
     version = data.get("version")
-    if not (_whole(version) and version == VERSION):
+    if not (_whole(version) and version == BASELINE_VERSION):
         raise BaselineError(
-            f"{path} is baseline version {version!r}; this incprof reads version {VERSION}"
+            f"{path} is baseline version {version!r}; this incprof reads version {BASELINE_VERSION}"
         )
     kind = data.get("kind")
     if kind not in KINDS:
@@ -148,13 +151,11 @@ def validate(data: Any, path: str) -> Baseline:
 
 
 def write_baseline(path: str | Path, data: Mapping[str, Any]) -> None:
-    """Write a baseline whole (see :mod:`incprof.files`): readers see the old file or the
-    new one, never half; a read-only baseline is refused."""
-    from incprof.files import write_text
-
+    """Write a baseline whole (see :func:`incprof.results.write_json`): readers see the old
+    file or the new one, never half; a read-only baseline is refused."""
     path = Path(path)
     try:
-        write_text(path, json.dumps(data, indent=2) + "\n")
+        write_json(path, data)
     except OSError as exc:
         raise BaselineError(f"cannot write {path}: {exc.strerror or exc}") from None
 
@@ -230,10 +231,6 @@ class CheckResult:
         return counts
 
 
-def _shape(text: str | None) -> InputShape | None:
-    return tuple(int(v) for v in text.split("x")) if text else None  # type: ignore[return-value]
-
-
 def analytic_entry(name: str, input_shape: InputShape | None = None) -> Entry:
     """The exact figures of one variant (or ``module:callable``), as a baseline holds them."""
     (record,) = compare_records([name], input_shape=input_shape)
@@ -252,7 +249,7 @@ def _check_analytic(baseline: Baseline, tolerance_pct: float) -> CheckResult:
     for entry in baseline.entries:
         name, config = entry["variant"], entry["input_shape"]
         try:
-            now = analytic_entry(name, _shape(config))
+            now = analytic_entry(name, parse_input_shape(config))
         except (RegistryError, InputError) as exc:  # gone from the registry, or cannot run
             rows.append(CheckRow(name, config, "all", None, None, "regressed", str(exc)))
             continue
@@ -299,7 +296,7 @@ def measure_on_this_gpu() -> Measure:
     env = environment("cuda")
 
     def run(entry: Mapping[str, Any]) -> tuple[float | None, str]:
-        shape = _shape(entry.get("input_shape"))
+        shape = parse_input_shape(entry.get("input_shape"))
         variant = resolve(entry["variant"], shape)
         analysis = analyze_variant(variant, shape)
         record = measure(
@@ -385,11 +382,9 @@ def check(
 
 
 def _result_rows(path: Path) -> list[dict[str, Any]]:
-    """Latency rows of a results file (see :func:`incprof.api.latency_rows`)."""
+    """Latency rows of a results file (see :func:`incprof.results.latency_rows`)."""
     try:
-        return latency_rows(_read_json(path), path)
-    except BaselineError:
-        raise
+        return load_latency_results(path)
     except InputError as exc:
         raise BaselineError(str(exc)) from None
 
@@ -438,8 +433,3 @@ def latency_baselines_from_results(paths: Sequence[str | Path]) -> dict[str, dic
         ).data()
         for device, entries in by_device.items()
     }
-
-
-def device_slug(device: str) -> str:
-    """'NVIDIA H100 80GB HBM3' -> 'h100-80gb-hbm3', as benchmarks name result files."""
-    return device.lower().replace("nvidia", "").strip().replace(" ", "-")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import click
 
 from incprof import __version__
+from incprof.errors import InputError
 
 EXAMPLES = """\b
 Examples:
@@ -99,7 +101,7 @@ class IncprofGroup(click.Group):
             raise _usage_line(exc, ctx) from None
 
     def invoke(self, ctx: click.Context) -> Any:
-        from incprof.errors import InputError, RegistryError
+        from incprof.errors import RegistryError
 
         try:
             return super().invoke(ctx)
@@ -111,6 +113,16 @@ class IncprofGroup(click.Group):
             raise click.exceptions.Exit(130) from None
         except click.UsageError as exc:
             raise _usage_line(exc, ctx) from None
+
+
+@contextmanager
+def _as_option_error(option: str, error: type[InputError] = InputError) -> Iterator[None]:
+    """Word the library's ``error`` about an option's value as that option's error: the
+    library says what is wrong ("must be CxHxW ..."), the command line says where."""
+    try:
+        yield
+    except error as exc:
+        raise BadInput(f"{option} {exc}") from None
 
 
 def write_output(text: str, output: Path | None) -> None:
@@ -206,13 +218,10 @@ def list_command(tag: str | None, fmt: str, output: Path | None) -> None:
       incprof list --tag factorization --format markdown
     """
     from incprof.api import list_records
+    from incprof.columns import LIST_COLUMNS
 
     records = list_records(tag)
-    columns = (
-        None
-        if fmt in ("json", "csv")
-        else ["variant", "family", "tag", "input_shape", "reproduces"]
-    )
+    columns = None if fmt in ("json", "csv") else LIST_COLUMNS
     write_output(_render(records, fmt, columns), output)
 
 
@@ -239,9 +248,12 @@ def show_command(
     Example:
       incprof show inception_v3 --depth 1 --input 3x512x512
     """
-    from incprof.api import parse_input, show_records
+    from incprof.api import show_records
+    from incprof.parse import parse_input_shape
 
-    analysis, rows = show_records(variant, input_shape=parse_input(input_text), depth=depth)
+    with _as_option_error("--input"):
+        shape = parse_input_shape(input_text)
+    analysis, rows = show_records(variant, input_shape=shape, depth=depth)
     if fmt in ("table", "markdown"):
         header = (
             f"{analysis.variant}  input {'x'.join(map(str, analysis.input_shape))}  "
@@ -257,16 +269,6 @@ def show_command(
     else:
         # Every row names the unknown operators its module ran (not counted in its MACs).
         write_output(_render(rows, fmt), output)
-
-
-# Columns a compare table shows only when some row has something in them.
-COMPARE_SPARSE = (
-    "rf_note",
-    "latency_ms_vs_baseline",
-    "unknown_ops",
-    "counter_errors",
-    "accuracy_source",
-)
 
 
 @cli.command("compare")
@@ -329,15 +331,14 @@ def compare_command(
     from incprof.api import (
         MAIN_FAMILY,
         add_baseline_ratios,
-        compare_keys,
         compare_records,
         join_latency,
         latency_records,
-        load_latency_results,
-        parse_input,
-        sort_order,
         sort_records,
     )
+    from incprof.columns import compare_columns, compare_keys
+    from incprof.parse import parse_input_shape, parse_sort
+    from incprof.results import load_latency_results
 
     counters = [c for c in _split(counters_text) if c != "analytic"]
     unknown = [c for c in counters if c not in ALL_COUNTERS]
@@ -350,9 +351,11 @@ def compare_command(
     names = list(variants or MAIN_FAMILY)
     if baseline and baseline not in names:
         names.append(baseline)
-    shape = parse_input(input_text)
+    with _as_option_error("--input"):
+        shape = parse_input_shape(input_text)
     keys = compare_keys(counters, latency=bool(latency or results), baseline=bool(baseline))
-    order = sort_order(sort_column, keys) if sort_column is not None else None
+    with _as_option_error("--sort"):
+        order = parse_sort(sort_column, keys) if sort_column is not None else None
     saved = load_latency_results(results) if results else None
     if saved is not None and not any(r.get("batch") == batch for r in saved):
         found = sorted({r["batch"] for r in saved if isinstance(r.get("batch"), int)})
@@ -364,9 +367,12 @@ def compare_command(
         names, input_shape=shape, counters=counters, progress=_progress(), warn=_warn
     )
     if latency:
-        saved = latency_records(
-            names, batches=[batch], device=device, input_shape=shape, progress=_progress()
-        )
+        from incprof.analysis.latency import DeviceError
+
+        with _as_option_error(f"--device {device}:", DeviceError):
+            saved = latency_records(
+                names, batches=[batch], device=device, input_shape=shape, progress=_progress()
+            )
     if saved is not None:
         missing = join_latency(records, saved, batch=batch)
         if missing:
@@ -377,12 +383,13 @@ def compare_command(
                 err=True,
             )
     if baseline:
-        add_baseline_ratios(records, baseline)
+        with _as_option_error("--baseline"):
+            add_baseline_ratios(records, baseline)
     if order is not None:
         records = sort_records(records, order[0], descending=order[1])
     columns = None  # json and csv: every key, for scripts
     if fmt in ("table", "markdown"):
-        columns = [k for k in keys if k not in COMPARE_SPARSE or any(r.get(k) for r in records)]
+        columns = compare_columns(records, keys)
     write_output(_render(records, fmt, columns), output)
 
 
@@ -413,36 +420,21 @@ def counters_command(
       incprof counters googlenet_tv inception_v3 --format markdown
     """
     from incprof.analysis.counters import ALL_COUNTERS
-    from incprof.api import MAIN_FAMILY, counter_records, parse_input
+    from incprof.api import MAIN_FAMILY, counter_records
+    from incprof.columns import COUNTER_COLUMNS
+    from incprof.parse import parse_input_shape
 
     counters = _split(counters_text)
     unknown = [c for c in counters if c not in ALL_COUNTERS]
     if unknown:
         raise BadInput(f"unknown counter {unknown[0]!r}; choose from {', '.join(ALL_COUNTERS)}")
+    with _as_option_error("--input"):
+        shape = parse_input_shape(input_text)
     records = counter_records(
-        variants or MAIN_FAMILY,
-        input_shape=parse_input(input_text),
-        counters=counters,
-        progress=_progress(),
+        variants or MAIN_FAMILY, input_shape=shape, counters=counters, progress=_progress()
     )
-    write_output(_render(records, fmt), output)
-
-
-LATENCY_COLUMNS = [
-    "variant",
-    "batch",
-    "dtype",
-    "mode",
-    "layout",
-    "status",
-    "median_ms",
-    "p10_ms",
-    "p90_ms",
-    "images_per_s",
-    "tflops",
-    "peak_share_pct",
-    "peak_memory_mib",
-]
+    columns = None if fmt in ("json", "csv") else COUNTER_COLUMNS
+    write_output(_render(records, fmt, columns), output)
 
 
 @cli.command("latency")
@@ -501,28 +493,36 @@ def latency_command(
         --mode eager,graph
       incprof latency googlenet_tv --device cpu --save results.json
     """
-    from incprof.analysis.latency import DTYPES, MODES
-    from incprof.api import latency_records, parse_batches, parse_input, parse_list
+    from incprof.analysis.latency import DTYPES, MODES, DeviceError
+    from incprof.api import latency_records
+    from incprof.columns import LATENCY_CAVEATS, LATENCY_COLUMNS
+    from incprof.parse import parse_batches, parse_choices, parse_input_shape
 
-    batches = parse_batches(batch_text)
-    dtypes = parse_list(dtype_text, DTYPES, "--dtype")
-    modes = parse_list(mode_text, MODES, "--mode")
+    with _as_option_error("--batch"):
+        batches = parse_batches(batch_text)
+    with _as_option_error("--dtype"):
+        dtypes = parse_choices(dtype_text, DTYPES)
+    with _as_option_error("--mode"):
+        modes = parse_choices(mode_text, MODES)
     for path in (save, output):  # before minutes of measuring, not after
         _check_writable(path)
-    records = latency_records(
-        variants,
-        batches=batches,
-        dtypes=dtypes,
-        modes=modes,
-        channels_last=channels_last,
-        device=device,
-        input_shape=parse_input(input_text),
-        progress=_progress(),
-    )
+    with _as_option_error("--input"):
+        shape = parse_input_shape(input_text)
+    with _as_option_error(f"--device {device}:", DeviceError):
+        records = latency_records(
+            variants,
+            batches=batches,
+            dtypes=dtypes,
+            modes=modes,
+            channels_last=channels_last,
+            device=device,
+            input_shape=shape,
+            progress=_progress(),
+        )
     if save is not None:
         write_output(_render(records, "json"), save)
     # Caveats get a column only when some row has one.
-    caveats = [key for key in ("single_sample", "peak_note") if any(r[key] for r in records)]
+    caveats = [key for key in LATENCY_CAVEATS if any(r[key] for r in records)]
     columns = None if fmt in ("json", "csv") else [*LATENCY_COLUMNS, *caveats]
     write_output(_render(records, fmt, columns), output)
     if not any(r["status"] == "ok" for r in records):
@@ -530,22 +530,6 @@ def latency_command(
         first = next((r for r in records if not r["status"].startswith("skipped")), records[0])
         where = f"{first['variant']} batch {first['batch']} {first['dtype']} {first['mode']}"
         raise BadInput(f"no configuration ran ({len(records)} tried); {where}: {first['status']}")
-
-
-FACTORIZE_COLUMNS = [
-    "family",
-    "variant",
-    "input_shape",
-    "output_shape",
-    "params",
-    "macs",
-    "saving_pct",
-    "paper_saving_pct",
-    "agrees",
-    "rf_size",
-    "rf_aligned",
-    "note",
-]
 
 
 @cli.command("factorize")
@@ -569,6 +553,7 @@ def factorize_command(
       incprof factorize
       incprof factorize fact_5x5 asym_7 --channels 256 --grid 14
     """
+    from incprof.columns import FACTORIZE_COLUMNS
     from incprof.studies.factorization import factorize_records
 
     records = factorize_records(families, channels=channels, grid=grid)
@@ -595,9 +580,12 @@ def rf_command(variant: str, input_text: str | None, fmt: str, output: Path | No
     Example:
       incprof rf inception_v3 --format markdown
     """
-    from incprof.api import parse_input, rf_records
+    from incprof.api import rf_records
+    from incprof.parse import parse_input_shape
 
-    analysis, rows = rf_records(variant, input_shape=parse_input(input_text))
+    with _as_option_error("--input"):
+        shape = parse_input_shape(input_text)
+    analysis, rows = rf_records(variant, input_shape=shape)
     notes = [f"not aligned: {m}" for m in analysis.misalignments]
     notes += [f"unknown to the receptive-field walk: {op}" for op in analysis.unknown_ops]
     for note in notes:
@@ -661,9 +649,6 @@ def report_command(out_dir: Path, results_dir: Path | None) -> None:
     except OSError as exc:
         raise BadInput(f"cannot write the reports under {out_dir}: {exc.strerror or exc}") from None
     click.echo(f"incprof: wrote {len(written)} files under {out_dir}", err=True)
-
-
-CHECK_COLUMNS = ["variant", "config", "metric", "baseline", "now", "change", "status", "reason"]
 
 
 @cli.command("check")
@@ -731,6 +716,7 @@ def check_command(
         not_here,
         write_baseline,
     )
+    from incprof.columns import CHECK_COLUMNS
 
     if variants_text is not None and not update:
         raise BadInput("--variants names what --update writes; give --update too")
@@ -751,6 +737,11 @@ def check_command(
             held += " (every registered entry; name yours with --variants)"
         click.echo(f"incprof: wrote {baseline_path} with {held}", err=True)
         return
+    if not baseline_path.exists():
+        raise BadInput(
+            f"baseline {baseline_path} does not exist "
+            f"(create it with 'incprof check {baseline_path} --update')"
+        )
     baseline = load_baseline(baseline_path)
     gpu = current_gpu() if baseline.kind == "latency" else None
     result = check(

@@ -18,7 +18,9 @@ from torch import nn
 
 from incprof.analysis.analytic import CostAnalysis
 from incprof.analysis.trace import meta_copy
-from incprof.api import InputError, analyze_variant, parse_input
+from incprof.api import analyze_variant
+from incprof.errors import InputError
+from incprof.parse import parse_input_shape
 from incprof.registry import DEFAULT_USER_INPUT, InputShape, Variant, resolve
 
 
@@ -27,7 +29,7 @@ def _input_shape(value: str | Sequence[int] | None) -> InputShape | None:
         return None
     text = value if isinstance(value, str) else "x".join(map(str, value))
     try:
-        return parse_input(text)
+        return parse_input_shape(text)
     except InputError:
         raise ValueError(
             f"input must be C, H, W: (3, 224, 224) or '3x224x224'; got {value!r}"

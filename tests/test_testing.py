@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from incprof.api import InputError
+from incprof.errors import InputError
 from incprof.testing import assert_budget
 
 # Conv2d(3, 8, 3, padding=1) on 3×16×16: 8 output channels × 16·16 positions × 3·3·3 MACs

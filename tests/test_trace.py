@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import itertools
 import subprocess
@@ -258,22 +257,6 @@ def test_registry_analysis_imports_no_dynamo() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
-
-
-LAYERS_ABOVE_ANALYSIS = ("incprof.api", "incprof.cli", "incprof.report", "incprof.baseline")
-
-
-@pytest.mark.parametrize("path", sorted((PACKAGE / "analysis").glob("*.py")), ids=lambda p: p.name)
-def test_analyzers_import_nothing_above_them(path: Path) -> None:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    imported = [
-        node.module if isinstance(node, ast.ImportFrom) else alias.name
-        for node in ast.walk(tree)
-        if isinstance(node, ast.Import | ast.ImportFrom)
-        for alias in node.names
-    ]
-    above = [m for m in imported if m and m.startswith(LAYERS_ABOVE_ANALYSIS)]
-    assert not above, f"{path.name} imports {above}"
 
 
 def count_storages(trace: Trace) -> int:

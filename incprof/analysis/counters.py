@@ -60,11 +60,6 @@ class CounterResult:
             object.__setattr__(self, "macs", int(self.macs))
 
 
-def macs_key(counter: str) -> str:
-    """The record key of a counter's MACs: snake_case, as every JSON key (macs_torch_cpu)."""
-    return f"macs_{counter.replace('-', '_')}"
-
-
 def _cpu_copy(variant: Variant, overrides: dict[str, Any] | None) -> nn.Module:
     """A CPU model with storage but no initialisation: cheap, and enough to count."""
     return meta_model(variant, overrides).to_empty(device="cpu").eval()

@@ -35,6 +35,7 @@ from torch import nn
 
 from incprof.analysis.analytic import analyze_module
 from incprof.analysis.trace import meta_model
+from incprof.errors import InputError
 from incprof.registry import InputShape, Variant, error_line
 
 DTYPES = ("fp32", "tf32", "bf16", "fp16")
@@ -42,8 +43,8 @@ MODES = ("eager", "graph", "compile")
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-class DeviceError(ValueError):
-    """The device asked for is not there (e.g. ``--device cuda`` without a GPU)."""
+class DeviceError(InputError):
+    """The device asked for is not there (CUDA without a GPU); the caller names what asked."""
 
 
 def resolve_device(name: str) -> str:
@@ -51,9 +52,9 @@ def resolve_device(name: str) -> str:
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise DeviceError("--device cuda: no CUDA GPU is available on this machine")
+        raise DeviceError("no CUDA GPU is available on this machine")
     if name not in ("cpu", "cuda"):
-        raise DeviceError(f"--device must be auto, cpu or cuda; got {name!r}")
+        raise DeviceError(f"the device must be auto, cpu or cuda; got {name!r}")
     return name
 
 

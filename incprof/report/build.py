@@ -16,6 +16,7 @@ from typing import Any
 from incprof import api
 from incprof.files import write_into
 from incprof.report import markdown, plots
+from incprof.results import latency_rows, read_json
 from incprof.studies.factorization import AGREEMENT_POINTS, factorize_records
 from incprof.studies.googlenet_table1 import (
     GOOGLENET_TABLE1_SOURCE,
@@ -231,9 +232,9 @@ def _factorization_page() -> str:
 
 def _read_results(path: Path) -> dict[str, Any]:
     """One results file: its environment, sweep, host and parity rows, timer checks."""
-    data = api.read_json(path)
+    data = read_json(path)
     has_sweep = isinstance(data, list) or (isinstance(data, dict) and "sweep" in data)
-    sweep = api.latency_rows(data, path, parity=False) if has_sweep else []
+    sweep = latency_rows(data, path, parity=False) if has_sweep else []
     data = data if isinstance(data, dict) else {}
     environment = dict(data.get("environment") or {})
     if not environment and sweep:  # `incprof latency --save` rows carry their environment

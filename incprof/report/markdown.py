@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from incprof.columns import COUNTER_COLUMNS, compare_columns, compare_keys
 from incprof.report.tables import render
 
 Record = Mapping[str, Any]
@@ -48,30 +49,12 @@ def _link_variants(records: Sequence[Record], links: Mapping[str, str]) -> list[
     ]
 
 
-OVERVIEW_COLUMNS = (
-    "variant",
-    "input_shape",
-    "params",
-    "params_with_aux",
-    "macs",
-    "flops",
-    "other_ops",
-    "rf_size",
-    "rf_stride",
-    "rf_aligned",
-    "top1",
-    "top5",
-    "accuracy_source",
-)
-
-
 def overview_page(
     records: Sequence[Record], *, links: Mapping[str, str], plots: Sequence[tuple[str, str]]
 ) -> str:
-    """The main family side by side, with published accuracy against cost."""
-    columns = list(OVERVIEW_COLUMNS)
-    if any(r.get("rf_note") for r in records):
-        columns.insert(columns.index("rf_aligned") + 1, "rf_note")
+    """The main family side by side, with published accuracy against cost: compare's
+    table, the operators no formula knows listed under it rather than in a column."""
+    columns = [c for c in compare_columns(records, compare_keys()) if c != "unknown_ops"]
     table = _table(_link_variants(records, links), columns)
     unknown = [f"{r['variant']}: {r['unknown_ops']}" for r in records if r.get("unknown_ops")]
     notes = [
@@ -227,9 +210,6 @@ def factorization_page(
     )
 
 
-COUNTER_COLUMNS = ("counter", "macs", "delta_vs_analytic_pct", "explanation")
-
-
 def counters_page(records: Sequence[Record], *, counters: Sequence[str]) -> str:
     """Every measured counter beside the analytic MACs, with the reason for each gap."""
     intro = (
@@ -247,9 +227,10 @@ def counters_page(records: Sequence[Record], *, counters: Sequence[str]) -> str:
         "these Inception networks run none of them."
     )
     sections = [intro]
+    columns = [c for c in COUNTER_COLUMNS if c != "variant"]  # one section per variant
     for variant in dict.fromkeys(r["variant"] for r in records):
         mine = [r for r in records if r["variant"] == variant]
-        sections += [f"## {variant}", _table(mine, COUNTER_COLUMNS)]
+        sections += [f"## {variant}", _table(mine, columns)]
     return _page("Counter agreement", *sections)
 
 
