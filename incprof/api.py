@@ -128,44 +128,13 @@ def analyze_variant(
     return analysis("cost", variant, input_shape, batch=batch)
 
 
-def _runs_at(model: Any, shape: InputShape) -> bool:
-    import torch
-
-    try:
-        with torch.no_grad():
-            model(torch.empty((1, *shape), device="meta"))
-    except Exception:  # whatever a model raises at this size, it does not run there
-        return False
-    return True
-
-
-def smallest_square_input(variant: Variant, channels: int, *, limit: int = 1024) -> int | None:
-    """The smallest H = W the variant runs at (meta-device forwards, so it is cheap).
-
-    Bisects on the assumption that a network that runs at s runs at s + 1, then checks
-    the answer and steps up past sizes that still fail (a few layouts, such as
-    BN-Inception's, only run on some grids).
-    """
-    from incprof.analysis.trace import meta_model
-
-    model = meta_model(variant).eval()
-    if not _runs_at(model, (channels, limit, limit)):
-        return None
-    low, high = 1, limit
-    while low < high:
-        middle = (low + high) // 2
-        if _runs_at(model, (channels, middle, middle)):
-            high = middle
-        else:
-            low = middle + 1
-    return next((s for s in range(low, limit + 1) if _runs_at(model, (channels, s, s))), None)
-
-
 def _too_small(variant: Variant, shape: InputShape, exc: RuntimeError) -> InputError:
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     text = f"{variant.name} cannot run on a {'x'.join(map(str, shape))} input ({reason})"
     if not _runs_at_default_channels(variant, shape):
         return InputError(text)
+    from incprof.analysis.input_size import smallest_square_input
+
     smallest = smallest_square_input(variant, shape[0])
     if smallest is not None and smallest > min(shape[1:]):
         text += f"; the smallest square input that runs is {shape[0]}x{smallest}x{smallest}"
