@@ -406,18 +406,24 @@ def trace_module(
         model = meta_copy(model)
     stack = [ROOT]
     recorder = _Recorder(stack)
-    owners: dict[int, tuple[str, str]] = {}  # id(parameter) -> (qualified name, owner)
-    for module_name, module in model.named_modules():
-        for local, p in module.named_parameters(recurse=False):
-            qualified = f"{module_name}.{local}" if module_name else local
-            owners.setdefault(id(p), (qualified, module_name or ROOT))
-    params = {pid: p for pid, p in ((id(p), p) for p in model.parameters())}
+    named = list(model.named_modules())  # one walk; a module two parents share, once
+    params: dict[int, tuple[nn.Parameter, str, str]] = {}  # id -> (it, name, owner)
+    buffers: dict[int, tuple[torch.Tensor, str]] = {}
+    for module_name, module in named:
+        prefix = f"{module_name}." if module_name else ""
+        # What named_parameters/named_buffers(recurse=False) read, without a walk each.
+        for local, p in module._parameters.items():
+            if p is not None and id(p) not in params:
+                params[id(p)] = (p, prefix + local, module_name or ROOT)
+        for local, b in module._buffers.items():
+            if b is not None and id(b) not in buffers:
+                buffers[id(b)] = (b, prefix + local)
     values = {
-        pid: recorder.value(params[pid], None, "parameter", qualified)
-        for pid, (qualified, _owner) in owners.items()
+        pid: recorder.value(p, None, "parameter", qualified)
+        for pid, (p, qualified, _owner) in params.items()
     }
-    for buffer_name, b in model.named_buffers():
-        recorder.value(b, None, "buffer", buffer_name)
+    for b, qualified in buffers.values():
+        recorder.value(b, None, "buffer", qualified)
     x = torch.empty((batch, *input_shape), device="meta")
     calls: list[list[Any]] = []  # [name, module, first_op, end_op, output] per call
     open_calls: list[list[Any]] = []
@@ -434,8 +440,10 @@ def trace_module(
         if first is not None:
             call[4] = recorder.latest.get(id(first))
 
-    was_training = model.training
-    model.train(training)
+    modes = [(module, module.training) for _, module in named]
+    switch = any(flag != training for _, flag in modes)
+    if switch:
+        model.train(training)
     source = recorder.value(x, None, "input")
     try:
         with module_tracking(model, stack, on_call), recorder:
@@ -445,11 +453,13 @@ def trace_module(
                 with torch.no_grad():
                     out = model(x)
     finally:
-        model.train(was_training)
+        if switch:  # each module back in its own mode, as it was
+            for module, flag in modes:
+                module.training = flag
     used = recorder.used
     parameters = tuple(
-        ParameterInfo(qualified, owner, params[pid].numel(), values[pid], values[pid].index in used)
-        for pid, (qualified, owner) in owners.items()
+        ParameterInfo(qualified, owner, p.numel(), values[pid], values[pid].index in used)
+        for pid, (p, qualified, owner) in params.items()
     )
     modules = tuple(
         ModuleCall(n, type(m).__name__, *kernel_of(m), first_op, end_op, output)
@@ -527,7 +537,7 @@ def trace_variant(
         _cache.move_to_end(key)
         return _cache[key][1]
     trace = trace_module(
-        meta_model(variant, overrides),
+        meta_model(variant, overrides).eval(),
         shape,
         batch=batch,
         name=variant.name,
