@@ -1,191 +1,360 @@
-"""Profiler speed: incprof's analytic path against FlopCounterMode, fvcore and thop.
+"""Profiler speed on a shared host: the analytic path beside FlopCounterMode, fvcore, thop
+and ptflops, as ratios taken round by round, CPU time beside wall time.
 
-Every cell runs in a fresh process: first one call on a tiny model, which pays the
-tool's lazy imports (reported as ``first_call_s``: the meta device's first convolution,
-for one, imports torch._dynamo, about a second), then the timed calls on the network
-(median kept). Peak memory is the growth of that process's peak RSS over the timed calls.
-All tools run in the same run, on the same models and inputs, and are reported as ratios
-to the analytic path. Each tool gets the model the way it needs it, and building it is
-part of the timed call: the analytic path and ``torch-meta`` build on the meta device;
-fvcore, thop and ``torch-cpu`` run a real forward on a CPU model with allocated
-(uninitialised) weights.
+    python benchmarks/bench_profiler.py                 # default input, and 1024×1024 batch 8
+    python benchmarks/bench_profiler.py --quick         # default input only
+    python benchmarks/bench_profiler.py --rounds 7 --out /tmp/profiler.json
 
-    python benchmarks/bench_profiler.py                     # default and 1024×1024, batch 8
-    python benchmarks/bench_profiler.py --quick             # default input only
-    python benchmarks/bench_profiler.py --json results.json
+A host shared with other work gives no steady absolute time, so every tool runs in this one
+process, the tools alternated in rounds (forward, then backward, so a drift that is linear
+over two rounds cancels), and a tool is reported as the median over rounds of its time
+divided by the analytic path's time in the same round, with the range. CPU time
+(``time.process_time``, every thread of this process) stands beside wall time: it does not
+grow when another job holds the cores. ``OMP_WAIT_POLICY`` is set to ``PASSIVE`` before
+torch is imported (unless already set): with OpenMP's spinning waits, 2-thread torch
+forwards were measured 10× slower under load. Each call builds the model the way its tool
+needs it, on the meta device for the analytic path and ``torch-meta``, as a CPU model with
+uninitialised weights for the others, which run a real forward.
+
+Also measured: the whole registry's analytic baseline (MACs, parameters and receptive field
+of every ``incprof list`` entry, what ``make_baselines.py`` writes) in a fresh interpreter,
+CPU time from getrusage of the child; and inception_v3's analytic analysis, warm.
+Results name the CPU model, thread count, torch version and date, and go to
+``benchmarks/results/profiler_<cpu>.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import datetime
+import io
 import json
-import multiprocessing as mp
+import logging
+import os
 import platform
+import re
 import resource
 import statistics
+import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Callable, Sequence
+from functools import partial
+from importlib.util import find_spec
+from pathlib import Path
 from typing import Any
 
-TOOLS = ("analytic", "torch-meta", "torch-cpu", "fvcore", "thop")
-NETWORKS = ("googlenet_tv", "bn_inception", "inception_v3", "inception_v4", "inception_resnet_v2")
+ROOT = Path(__file__).resolve().parents[1]
+TOOLS = ("analytic", "torch-meta", "torch-cpu", "fvcore", "thop", "ptflops")
+# ptflops builds its own batch-1 input (a batch of 8 it takes only as keyword arguments).
+BATCH_1_ONLY = ("ptflops",)
+LARGE_NETWORKS = ("inception_v3", "inception_resnet_v2")
+LARGE_SIDE, LARGE_BATCH = 1024, 8
+WARM_NETWORK = "inception_v3"
+REGISTRY_CODE = "from incprof.baseline import analytic_baseline; analytic_baseline()"
 
 
-def _count(tool: str, model_for: Any, shape: tuple[int, int, int], batch: int) -> float:
-    """One call of ``tool``: build the model the way the tool needs it, count, return MACs."""
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Median, least and greatest of repeated measurements, and how many there were."""
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "n": len(values),
+    }
+
+
+def timed(call: Callable[[], Any]) -> tuple[float, float, Any]:
+    """(CPU seconds, wall seconds, result) of one call."""
+    cpu, wall = time.process_time(), time.perf_counter()
+    result = call()
+    return time.process_time() - cpu, time.perf_counter() - wall, result
+
+
+def fresh_analysis(variant: Any, shape: tuple[int, int, int], batch: int) -> Any:
+    """What a first analysis of a network costs: a meta build, the trace, the pricing.
+    ``analyze`` keeps traces per process, so a repeated call would time a lookup."""
+    from incprof.analysis.analytic import cost
+    from incprof.analysis.trace import meta_model, trace_module
+
+    return cost(trace_module(meta_model(variant).eval(), shape, batch=batch))
+
+
+def count_macs(tool: str, name: str, shape: tuple[int, int, int], batch: int) -> float:
+    """One call of ``tool`` on the registered ``name``, building the model included."""
     import torch
-
-    from incprof.analysis.analytic import analyze_module
-
-    if tool == "analytic":
-        return analyze_module(model_for("meta"), shape, batch=batch).macs
-    if tool.startswith("torch"):
-        from torch.utils.flop_counter import FlopCounterMode
-
-        device = "meta" if tool == "torch-meta" else "cpu"
-        counter = FlopCounterMode(display=False)
-        with torch.no_grad(), counter:
-            model_for(device)(torch.zeros((batch, *shape), device=device))
-        return counter.get_total_flops() / 2
-    if tool == "fvcore":
-        from fvcore.nn import FlopCountAnalysis
-
-        analysis = FlopCountAnalysis(model_for("cpu"), torch.zeros((batch, *shape)))
-        analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
-        with torch.no_grad():
-            return analysis.total()
-    if tool == "thop":
-        import contextlib
-        import io
-
-        from thop import profile
-
-        with contextlib.redirect_stdout(io.StringIO()):
-            macs, _ = profile(
-                model_for("cpu"), inputs=(torch.zeros((batch, *shape)),), verbose=False
-            )
-        return macs
-    raise ValueError(tool)
-
-
-def _measure(
-    tool: str, name: str, shape: tuple[int, int, int], batch: int, reps: int, queue: Any
-) -> None:
-    """Child process: a cold call on a tiny model (lazy imports), then ``reps`` timed calls.
-
-    Peak memory is the growth of the process's peak RSS over the timed calls alone.
-    """
-    import torch
-    from torch import nn
 
     import incprof
-    from incprof.analysis.trace import meta_model
 
-    warnings.simplefilter("ignore")
     variant = incprof.get(name)
+    if tool == "analytic":
+        return fresh_analysis(variant, shape, batch).macs
+    device = "meta" if tool == "torch-meta" else "cpu"
+    with torch.device("meta"):
+        model = variant.build()
+    model = model.to_empty(device=device).eval()
+    x = torch.zeros((batch, *shape), device=device)
+    quiet = contextlib.redirect_stdout(io.StringIO())
+    with torch.no_grad(), quiet, contextlib.redirect_stderr(io.StringIO()):
+        if tool in ("torch-meta", "torch-cpu"):
+            from torch.utils.flop_counter import FlopCounterMode
 
-    def network(device: str) -> nn.Module:
-        return meta_model(variant).to_empty(device=device).eval()
+            with FlopCounterMode(display=False) as counter:
+                model(x)
+            return counter.get_total_flops() / 2
+        if tool == "fvcore":
+            from fvcore.nn import FlopCountAnalysis
 
-    def tiny(device: str) -> nn.Module:
-        with torch.device(device):
-            layers = [nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2)]
-            return nn.Sequential(
-                *layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2)
-            ).eval()
+            analysis = FlopCountAnalysis(model, x)
+            analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+            return analysis.tracer_warnings("none").total()
+        if tool == "thop":
+            from thop import profile
 
-    start = time.perf_counter()
-    _count(tool, tiny, (3, 16, 16), 1)
-    cold = time.perf_counter() - start
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    times, macs = [], 0.0
-    for _ in range(reps):
-        start = time.perf_counter()
-        macs = _count(tool, network, shape, batch)
-        times.append(time.perf_counter() - start)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    queue.put(
+            return profile(model, inputs=(x,), verbose=False)[0]
+        if tool == "ptflops":
+            from ptflops import get_model_complexity_info
+
+            macs, _ = get_model_complexity_info(
+                model, shape, as_strings=False, print_per_layer_stat=False, backend="pytorch"
+            )
+            return macs
+    raise ValueError(f"unknown tool {tool!r}")
+
+
+def tool_rounds(
+    name: str, shape: tuple[int, int, int], batch: int, tools: Sequence[str], rounds: int
+) -> list[dict[str, Any]]:
+    """Every tool once a round, the order reversed every other round; per tool, its
+    seconds and the median (and range) over rounds of its time / the analytic path's."""
+    cpu: dict[str, list[float]] = {tool: [] for tool in tools}
+    wall: dict[str, list[float]] = {tool: [] for tool in tools}
+    macs: dict[str, float] = {}
+    for number in range(rounds):
+        for tool in tools if number % 2 == 0 else tools[::-1]:
+            seconds, wall_seconds, macs[tool] = timed(partial(count_macs, tool, name, shape, batch))
+            cpu[tool].append(seconds)
+            wall[tool].append(wall_seconds)
+    return [
         {
-            "seconds": statistics.median(times),
-            "first_call_s": cold,
-            "peak_mib": (peak - before) / 1024,
-            "macs": float(macs),
+            "tool": tool,
+            "macs": float(macs[tool]),
+            "cpu_s": spread(cpu[tool]),
+            "wall_s": spread(wall[tool]),
+            "cpu_ratio": spread([t / a for t, a in zip(cpu[tool], cpu["analytic"], strict=True)]),
+            "wall_ratio": spread(
+                [t / a for t, a in zip(wall[tool], wall["analytic"], strict=True)]
+            ),
         }
+        for tool in tools
+    ]
+
+
+def registry_in_fresh_process(threads: int, rounds: int) -> dict[str, Any]:
+    """The whole registry's analytic baseline in a fresh interpreter, start-up included:
+    the child's CPU seconds (getrusage) and wall seconds."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "OMP_NUM_THREADS": str(threads)}
+    cpu, wall = [], []
+    for _ in range(rounds):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", REGISTRY_CODE], cwd=ROOT, env=env, check=True)
+        wall.append(time.perf_counter() - start)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
+    return {"cpu_s": spread(cpu), "wall_s": spread(wall)}
+
+
+def warm_analysis(name: str, calls: int) -> dict[str, Any]:
+    """Milliseconds of a fresh analysis of ``name`` at its default input, after two
+    warm-up calls (imports paid), each call building and tracing anew."""
+    import incprof
+
+    variant = incprof.get(name)
+    analysis = partial(fresh_analysis, variant, variant.input_shape, 1)
+    for _ in range(2):
+        analysis()
+    cpu, wall = [], []
+    for _ in range(calls):
+        seconds, wall_seconds, _ = timed(analysis)
+        cpu.append(1000 * seconds)
+        wall.append(1000 * wall_seconds)
+    return {"network": name, "cpu_ms": spread(cpu), "wall_ms": spread(wall)}
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Columns padded to their widest cell, the first left-aligned, the others right."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)]
+    for row in (header, *rows):
+        first, *rest = zip(row, widths, strict=True)
+        cells = [first[0].ljust(first[1])] + [cell.rjust(width) for cell, width in rest]
+        print("  ".join(cells).rstrip())
+
+
+def _seconds(figures: dict[str, float]) -> str:
+    return f"{figures['median']:.3g} ({figures['min']:.3g}–{figures['max']:.3g})"
+
+
+def _ratio(figures: dict[str, float]) -> str:
+    return f"{figures['median']:.1f}× ({figures['min']:.1f}–{figures['max']:.1f})"
+
+
+def print_tool_rows(rows: Sequence[dict[str, Any]]) -> None:
+    header = ("network", "tool", "MACs", "CPU s", "wall s", "CPU ×analytic", "wall ×analytic")
+    print_table(
+        header,
+        [
+            (
+                row["network"],
+                row["tool"],
+                f"{row['macs']:,.0f}",
+                _seconds(row["cpu_s"]),
+                _seconds(row["wall_s"]),
+                _ratio(row["cpu_ratio"]) if row["tool"] != "analytic" else "",
+                _ratio(row["wall_ratio"]) if row["tool"] != "analytic" else "",
+            )
+            for row in rows
+        ],
     )
 
 
-def measure(
-    tool: str, name: str, shape: tuple[int, int, int], batch: int, reps: int
-) -> dict[str, float]:
-    context = mp.get_context("spawn")
-    queue = context.Queue()
-    process = context.Process(target=_measure, args=(tool, name, shape, batch, reps, queue))
-    process.start()
-    process.join()
-    if process.exitcode != 0:
-        nan = float("nan")
-        return {"seconds": nan, "first_call_s": nan, "peak_mib": nan, "macs": nan}
-    return queue.get()
+def print_goals(
+    registry: dict[str, Any], warm: dict[str, Any], rows: Sequence[dict[str, Any]]
+) -> None:
+    """The issue's speed goals beside what this run measured."""
+
+    def verdict(met: bool) -> str:
+        return "met" if met else "NOT met"
+
+    fresh_cpu = registry["cpu_s"]["median"]
+    print(
+        f"whole registry, fresh process: CPU {_seconds(registry['cpu_s'])} s, wall "
+        f"{_seconds(registry['wall_s'])} s; goal ≤ 2 s CPU: {verdict(fresh_cpu <= 2)}"
+    )
+    warm_cpu = warm["cpu_ms"]["median"]
+    print(
+        f"{warm['network']} analysis, warm: CPU {_seconds(warm['cpu_ms'])} ms, wall "
+        f"{_seconds(warm['wall_ms'])} ms; goal ≤ 60 ms: {verdict(warm_cpu <= 60)}"
+    )
+    for config in dict.fromkeys(row["config"] for row in rows):
+        fvcore = [r for r in rows if r["config"] == config and r["tool"] == "fvcore"]
+        if not fvcore:
+            continue
+        slowest = min(fvcore, key=lambda r: r["cpu_ratio"]["median"])
+        lead = slowest["cpu_ratio"]["median"]
+        line = (
+            f"fvcore / analytic CPU time, {config}: least {lead:.1f}× ({slowest['network']}), "
+            + ", ".join(f"{r['network']} {r['cpu_ratio']['median']:.1f}×" for r in fvcore)
+        )
+        print(line + (f"; goal ≥ 10×: {verdict(lead >= 10)}" if config == "default" else ""))
+
+
+def checkout_commit() -> str | None:
+    """The measured checkout's commit ('-dirty' when it has uncommitted changes)."""
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return done.stdout.strip()
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--networks", default=",".join(NETWORKS))
-    parser.add_argument(
-        "--repeats", type=int, default=3, help="timed calls per cell (default input)"
-    )
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--networks", default=None, help="default: the main family")
+    parser.add_argument("--large-networks", default=",".join(LARGE_NETWORKS))
     parser.add_argument("--quick", action="store_true", help="default input only")
-    parser.add_argument("--json", dest="json_path", help="also save the rows as JSON")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds per cell (default 5)")
+    parser.add_argument("--warm-calls", type=int, default=20, help="timed warm calls")
+    parser.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    parser.add_argument("--out", type=Path, help="default: benchmarks/results/profiler_<cpu>.json")
     args = parser.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # tables and progress lines in order
+
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch is imported
+    sys.path.insert(0, str(ROOT))  # this checkout's incprof, not the one installed
+    import torch
 
     import incprof
+    from incprof.analysis.latency import cpu_name
+    from incprof.api import MAIN_FAMILY
+    from incprof.files import write_text
+    from incprof.results import device_slug
 
-    configs = [("default", None, 1)] + ([] if args.quick else [("1024x1024", 1024, 8)])
-    rows = []
-    for label, side, batch in configs:
-        for name in args.networks.split(","):
-            variant = incprof.get(name)
-            c, h, w = variant.input_shape
-            shape = (c, side, side) if side else (c, h, w)
-            cell: dict[str, dict[str, float]] = {}
-            # Real forwards at 1024² batch 8 take tens of seconds on a CPU: time them once.
-            reps = args.repeats if side is None else 1
-            for tool in TOOLS:
-                cell[tool] = measure(tool, name, shape, batch, reps)
-                print(
-                    f"{label:>9} b{batch} {name:<20} {tool:<10} "
-                    f"{cell[tool]['seconds']:8.3f} s  peak +{cell[tool]['peak_mib']:8.1f} MiB",
-                    file=sys.stderr,
-                    flush=True,
+    torch.set_num_threads(args.threads)
+    warnings.simplefilter("ignore")
+    logging.getLogger("fvcore").setLevel(logging.ERROR)
+    cpu = cpu_name()
+    tools = [t for t in TOOLS if t in ("analytic", "torch-meta", "torch-cpu") or find_spec(t)]
+    missing = [t for t in TOOLS if t not in tools]
+    load_before, commit = os.getloadavg(), checkout_commit()
+    print(
+        f"{cpu}, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"OMP_WAIT_POLICY={os.environ['OMP_WAIT_POLICY']} (set before torch is imported), "
+        f"{args.rounds} rounds" + (f"; not installed: {', '.join(missing)}" if missing else "")
+    )
+    configs = [("default", None, 1, args.networks.split(",") if args.networks else MAIN_FAMILY)]
+    if not args.quick:
+        configs.append(
+            (f"{LARGE_SIDE}x{LARGE_SIDE}", LARGE_SIDE, LARGE_BATCH, args.large_networks.split(","))
+        )
+    for tool in tools:  # lazy imports (the meta device's first conv imports torch._dynamo)
+        count_macs(tool, "block_naive", (256, 28, 28), 1)
+    rows: list[dict[str, Any]] = []
+    for config, side, batch, networks in configs:
+        config_tools = [t for t in tools if batch == 1 or t not in BATCH_1_ONLY]
+        config_rows = []
+        for name in networks:
+            channels, height, width = incprof.get(name).input_shape
+            shape = (channels, side, side) if side else (channels, height, width)
+            print(f"{config} batch {batch}: {name}", file=sys.stderr, flush=True)
+            for row in tool_rounds(name, shape, batch, config_tools, args.rounds):
+                config_rows.append(
+                    {"config": config, "batch": batch, "network": name, "input": shape, **row}
                 )
-            base = cell["analytic"]["seconds"]
-            for tool in TOOLS:
-                rows.append(
-                    {
-                        "config": label,
-                        "batch": batch,
-                        "network": name,
-                        "tool": tool,
-                        **cell[tool],
-                        "x_slower_than_analytic": cell[tool]["seconds"] / base,
-                    }
-                )
-    from incprof.report.tables import render
+        print(f"\n{config} input, batch {batch}: median over rounds (min–max)")
+        print_tool_rows(config_rows)
+        rows += config_rows
 
-    print(render(rows, "markdown"))
-    if args.json_path:
-        import torch
+    print(file=sys.stderr, flush=True)
+    registry = registry_in_fresh_process(args.threads, args.rounds)
+    registry["entries"] = len(incprof.list_variants())
+    warm = warm_analysis(WARM_NETWORK, args.warm_calls)
+    print("\nspeed goals")
+    print_goals(registry, warm, rows)
 
-        env = {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "machine": platform.machine(),
-            "threads": torch.get_num_threads(),
-        }
-        from incprof.files import write_text
-
-        write_text(args.json_path, json.dumps({"environment": env, "rows": rows}, indent=2))
+    environment = {
+        "cpu": cpu,
+        "cpu_count": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
+        "date": datetime.date.today().isoformat(),
+        "commit": commit,
+        "rounds": args.rounds,
+        "not_installed": missing,
+        "load_average_before": load_before,
+        "load_average_after": os.getloadavg(),
+    }
+    slug = re.sub(r"[^a-z0-9]+", "-", device_slug(cpu)).strip("-")  # no brackets in file names
+    out = args.out or ROOT / "benchmarks" / "results" / f"profiler_{slug}.json"
+    result = {
+        "environment": environment,
+        "registry_fresh_process": registry,
+        "warm_analysis": warm,
+        "tools": rows,
+    }
+    write_text(out, json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {out}")
     return 0
 
 

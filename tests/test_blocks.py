@@ -283,7 +283,7 @@ def test_grid_too_small_is_refused() -> None:
         build_block_naive(grid=0)
 
 
-def test_conv_block_is_swappable() -> None:
+def test_block_conv_block_is_swappable() -> None:
     # Every conv goes through conv_block: a parameter-free stand-in leaves no parameters.
     def stand_in(cin: int, cout: int, **_kwargs: object) -> nn.Module:
         return nn.Identity()
@@ -292,7 +292,7 @@ def test_conv_block_is_swappable() -> None:
         assert not list(builder(conv_block=stand_in).parameters())
 
 
-def test_registry_entries() -> None:
+def test_block_registry_entries() -> None:
     for name in SEED_BLOCKS:
         variant = registry.get(name)
         assert (variant.family, variant.tag) == ("seed_blocks", "block")

@@ -107,7 +107,7 @@ def test_odd_grid_at_the_stride_2_modules_does_not_concatenate():
         build_meta()(torch.empty(1, 3, 232, 232, device="meta"))
 
 
-def test_registry_entry():
+def test_bn_inception_registry_entry():
     variant = registry.get("bn_inception")
     assert registry.get("bninception") is variant
     assert variant.family == "bn_inception" and variant.tag == "network"

@@ -244,7 +244,7 @@ def test_factorize_overrides_and_errors():
 
 
 @pytest.mark.parametrize("name", ["inception_resnet_v2", "inception_v3"])
-def test_too_small_input_names_the_smallest_that_runs(name):
+def test_too_small_input_for_a_network_names_the_smallest_that_runs(name):
     # Keras' applications documentation: InceptionV3 and InceptionResNetV2 need width and
     # height of at least 75.
     result = CliRunner().invoke(cli, ["show", name, "--input", "3x40x40"])

@@ -243,7 +243,7 @@ def test_every_conv_is_a_conv_block_so_relu_sits_between_factors() -> None:
     assert len(units) == 2 and all(u.bn is not None for u in units)
 
 
-def test_conv_block_is_swappable() -> None:
+def test_factorization_conv_block_is_swappable() -> None:
     plain = partial(BasicConv2d, batch_norm=False, bias=True)
     with torch.device("meta"):
         model = build_two_3x3(channels=8, conv_block=plain)

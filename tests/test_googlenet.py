@@ -154,7 +154,7 @@ def test_torchvision_aux_heads_run_at_larger_inputs():
     assert len(model(torch.empty(1, 3, 320, 320, device="meta"))) == 3
 
 
-def test_registry_entries():
+def test_googlenet_registry_entries():
     paper = registry.get("googlenet")
     tv = registry.get("googlenet_tv")
     for variant in (paper, tv):

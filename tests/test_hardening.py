@@ -45,7 +45,7 @@ def test_unknown_variant_suggests_close_names(name):
 
 
 @pytest.mark.parametrize("name", ANALYSING)
-def test_too_small_input_names_the_smallest_that_runs(name):
+def test_too_small_input_for_a_user_model_names_the_smallest_that_runs(name):
     result = invoke(*command(name, "user_models:strided_net", "--input", "3x5x5"))
     assert_one_line_error(result, "user_models:strided_net cannot run on a 3x5x5 input (")
     assert result.output.strip().endswith("the smallest square input that runs is 3x7x7")
@@ -78,6 +78,18 @@ def test_malformed_input_shape(name, text):
         (["show"], "Missing argument 'VARIANT'. (see 'cli show --help')"),
         (["profile"], "No such command 'profile'. (see 'cli --help')"),
         (["--verison"], "No such option '--verison'"),
+        (["latency", "user_models:tiny_net", "--batch", "1,,2"], "--batch takes positive"),
+        (["latency", "user_models:tiny_net", "--dtype", "fp32,,bf16"], "--dtype takes a comma"),
+        (["compare", "googlenet", "--sort", ""], "--sort needs a column name"),
+        (
+            ["compare", "googlenet", "--sort", "-"],
+            "--sort needs a column name, e.g. macs or -macs; got '-'",
+        ),
+        (
+            ["compare", "googlenet", "--sort", "-nope"],
+            "--sort 'nope' is not a column; choose one of variant,",
+        ),
+        (["check", "x.json", "--variants", "googlenet"], "--variants names what --update writes"),
     ],
 )
 def test_malformed_options_are_one_line(args, message):
@@ -301,27 +313,6 @@ def test_compare_says_which_variants_the_results_leave_blank(tmp_path):
         f"incprof: {saved} has no ok result at batch 1 and this input for "
         "user_models:tiny_net, user_models:strided_net: its latency columns are blank"
     ) in result.stderr
-
-
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["latency", "user_models:tiny_net", "--batch", "1,,2"], "--batch takes positive"),
-        (["latency", "user_models:tiny_net", "--dtype", "fp32,,bf16"], "--dtype takes a comma"),
-        (["compare", "googlenet", "--sort", ""], "--sort needs a column name"),
-        (
-            ["compare", "googlenet", "--sort", "-"],
-            "--sort needs a column name, e.g. macs or -macs; got '-'",
-        ),
-        (
-            ["compare", "googlenet", "--sort", "-nope"],
-            "--sort 'nope' is not a column; choose one of variant,",
-        ),
-        (["check", "x.json", "--variants", "googlenet"], "--variants names what --update writes"),
-    ],
-)
-def test_malformed_options_are_refused(args, message):
-    assert_one_line_error(invoke(*args), message)
 
 
 @pytest.mark.parametrize(

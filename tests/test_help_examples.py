@@ -1,15 +1,13 @@
 """Every example in every command's help runs as printed (from the repository root)."""
 
 import shlex
-from pathlib import Path
 
 import pytest
 import torch
 from click.testing import CliRunner
+from scratch import REPORT_ARGS, run_in_scratch
 
 from incprof.cli import cli
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def help_examples() -> list[list[str]]:
@@ -36,14 +34,19 @@ def test_every_command_shows_examples():
     assert len(EXAMPLES) >= 20
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("args", EXAMPLES, ids=[" ".join(a) for a in EXAMPLES])
-def test_help_example_runs(args, tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    "args",
+    # Building the reports takes over 5 s; every other example well under.
+    [pytest.param(a, marks=pytest.mark.slow if a[0] == "report" else ()) for a in EXAMPLES],
+    ids=[" ".join(a) for a in EXAMPLES],
+)
+def test_help_example_runs(args, tmp_path, request):
     # Read what the examples read from the repository; write what they write to a scratch
     # folder, so that no example touches the checkout.
-    (tmp_path / "benchmarks").symlink_to(ROOT / "benchmarks")
-    monkeypatch.chdir(tmp_path)
-    result = CliRunner().invoke(cli, args)
+    if args == REPORT_ARGS:  # the session's one full build, which the golden test checks
+        result = request.getfixturevalue("report_build").result
+    else:
+        result = run_in_scratch(args, tmp_path)
     if "cuda" in args and not torch.cuda.is_available():
         assert result.exit_code == 2
         assert result.output.strip().endswith("no CUDA GPU is available on this machine")

@@ -121,7 +121,7 @@ def test_macs(builder, gmacs: float) -> None:
 
 @pytest.mark.parametrize("builder", [build_inception_resnet_v1, build_inception_resnet_v2])
 @pytest.mark.parametrize("size", [299, 363])
-def test_output_shape(builder, size: int) -> None:
+def test_inception_resnet_output_shape(builder, size: int) -> None:
     out = _meta(builder)(torch.empty(2, 3, size, size, device="meta"))
     assert out.shape == (2, 1000)
 
@@ -233,14 +233,14 @@ def test_residual_wiring_on_real_values() -> None:
         assert torch.allclose(a(x), expected)
 
 
-def test_training_forward_returns_logits_tensor() -> None:
+def test_inception_resnet_training_forward_returns_logits_tensor() -> None:
     model = _meta(build_inception_resnet_v2).train()
     out = model(torch.empty(2, 3, 299, 299, device="meta"))
     assert isinstance(out, torch.Tensor)
     assert out.shape == (2, 1000)
 
 
-def test_batch_norm_eps_is_tf_slims() -> None:
+def test_inception_resnet_batch_norm_eps_is_tf_slims() -> None:
     model = _meta(build_inception_resnet_v2)
     assert {m.eps for m in model.modules() if isinstance(m, nn.BatchNorm2d)} == {1e-3}
 
@@ -252,7 +252,9 @@ def test_batch_norm_eps_is_tf_slims() -> None:
         ("inception_resnet_v1", 78.7, 94.5, "Repeat", "Block8"),
     ],
 )
-def test_registry_entry(name: str, top1: float, top5: float, first: str, last: str) -> None:
+def test_inception_resnet_registry_entry(
+    name: str, top1: float, top5: float, first: str, last: str
+) -> None:
     variant = registry.get(name)
     assert variant.family == "inception_resnet"
     assert variant.tag == "network"

@@ -198,7 +198,7 @@ def test_conv_units_and_pools_are_the_seeds() -> None:
     assert model.aux.pool.output_size == 4
 
 
-def test_registry_entry() -> None:
+def test_inception_v2_rethinking_registry_entry() -> None:
     variant = registry.get("inception_v2_rethinking")
     assert (variant.family, variant.tag, variant.input_shape) == (
         "inception_v3",

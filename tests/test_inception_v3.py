@@ -197,7 +197,7 @@ def test_module_classes() -> None:
         assert "figure" in (cls.__doc__ or "")
 
 
-def test_end_point_shapes_at_299() -> None:
+def test_inception_v3_end_point_shapes_at_299() -> None:
     variant = registry.get("inception_v3")
     shapes = end_point_shapes(meta_model(), variant.end_points, 299)
     assert shapes == {
@@ -256,7 +256,7 @@ def test_init_follows_torchvision() -> None:
     assert 0.0009 < model.AuxLogits.fc.weight.std() < 0.0011
 
 
-def test_registry_entry() -> None:
+def test_inception_v3_registry_entry() -> None:
     variant = registry.get("inception_v3")
     assert (variant.family, variant.tag, variant.input_shape) == (
         "inception_v3",
@@ -274,7 +274,7 @@ def test_registry_entry() -> None:
         model.get_submodule(name)
 
 
-def test_conv_block_is_swappable() -> None:
+def test_inception_v3_conv_block_is_swappable() -> None:
     # Every conv unit is built by conv_block: with a parameter-free stand-in, only the
     # classifier's parameters are left.
     def stand_in(cin: int, cout: int, **_kwargs: object) -> nn.Module:

@@ -39,12 +39,12 @@ def test_macs_match_timm_model_card() -> None:
 
 
 @pytest.mark.parametrize("size", [299, 363])
-def test_output_shape(size: int) -> None:
+def test_inception_v4_output_shape(size: int) -> None:
     out = _meta_model()(torch.empty(2, 3, size, size, device="meta"))
     assert out.shape == (2, 1000)
 
 
-def test_end_point_shapes_at_299() -> None:
+def test_inception_v4_end_point_shapes_at_299() -> None:
     variant = registry.get("inception_v4")
     shapes = end_point_shapes(_meta_model(), variant.end_points, 299)
     expected = {
@@ -96,19 +96,19 @@ def test_tf_slim_names_and_timm_parameter_order() -> None:
     assert shapes[-2:] == [(1000, 1536), (1000,)]  # fc
 
 
-def test_batch_norm_eps_is_tf_slims() -> None:
+def test_inception_v4_batch_norm_eps_is_tf_slims() -> None:
     eps = {m.eps for m in _meta_model().modules() if isinstance(m, nn.BatchNorm2d)}
     assert eps == {1e-3}
 
 
-def test_training_forward_returns_logits_tensor() -> None:
+def test_inception_v4_training_forward_returns_logits_tensor() -> None:
     model = _meta_model().train()
     out = model(torch.empty(2, 3, 299, 299, device="meta"))
     assert isinstance(out, torch.Tensor)
     assert out.shape == (2, 1000)
 
 
-def test_registry_entry() -> None:
+def test_inception_v4_registry_entry() -> None:
     variant = registry.get("inception_v4")
     assert variant.family == "inception_v4"
     assert variant.tag == "network"

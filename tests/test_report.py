@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import re
 import struct
+from itertools import zip_longest
 from pathlib import Path
 
 import pytest
+from scratch import ROOT
 
 from incprof.report import markdown
 from incprof.report.build import build_reports
@@ -27,14 +29,12 @@ def _build(out: Path, results: Path, **kwargs) -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def builds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, list[Path]]:
-    """The same report built twice into two folders, with no latency results."""
+def build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
+    """A small report (two networks, one counter, no latency results) and what it wrote."""
     root = tmp_path_factory.mktemp("reports")
     empty = root / "results"
     empty.mkdir()
-    first = _build(root / "a", empty)
-    _build(root / "b", empty)
-    return root / "a", root / "b", first
+    return root / "out", _build(root / "out", empty)
 
 
 def _files(folder: Path) -> dict[str, bytes]:
@@ -43,18 +43,80 @@ def _files(folder: Path) -> dict[str, bytes]:
     }
 
 
-def test_building_twice_gives_byte_identical_files(builds):
-    a, b, written = builds
-    first, second = _files(a), _files(b)
-    assert sorted(first) == sorted(second)
-    assert first == second
+def _shown(line: bytes | None) -> str:
+    return "(end of file)" if line is None else repr(line.decode("utf-8", "replace"))
+
+
+def _first_difference(committed: dict[str, bytes], fresh: dict[str, bytes]) -> str | None:
+    """Where a fresh build first departs from the committed files (a name, then a line, or
+    a byte in a PNG); None when both hold the same names and bytes."""
+    for name in sorted(committed.keys() | fresh.keys()):
+        if name not in fresh:
+            return f"{name} is committed, but a fresh build does not write it"
+        if name not in committed:
+            return f"{name} is written by a fresh build, but not committed"
+        old, new = committed[name], fresh[name]
+        if old == new:
+            continue
+        if name.endswith(".png"):
+            pairs = enumerate(zip(old, new, strict=False))
+            offset = next((i for i, (a, b) in pairs if a != b), min(len(old), len(new)))
+            return (
+                f"{name} differs from byte {offset} ({len(old)} bytes committed, {len(new)} fresh)"
+            )
+        lines = enumerate(zip_longest(old.split(b"\n"), new.split(b"\n")), start=1)
+        number, was, now = next((n, a, b) for n, (a, b) in lines if a != b)
+        return f"{name} line {number} differs: committed {_shown(was)}, fresh {_shown(now)}"
+    return None
+
+
+@pytest.mark.slow
+def test_committed_reports_are_what_incprof_report_writes(report_build):
+    # Golden check: the committed reports/ is byte for byte what `incprof report` writes
+    # now, so a change that moves a figure cannot land without its rebuilt pages.
+    assert report_build.result.exit_code == 0, report_build.result.output
+    fresh = _files(report_build.folder)
+    difference = _first_difference(_files(ROOT / "reports"), fresh)
+    assert difference is None, f"reports/{difference}; run `incprof report` and commit"
+    assert f"incprof: wrote {len(fresh)} files under reports\n" in report_build.result.output
+
+
+def test_first_difference_names_the_file_and_the_line():
+    page = b"# title\n| a | 1 |\n"
+    assert _first_difference({"x.md": page}, {"x.md": page}) is None
+    assert _first_difference({"x.md": page}, {"x.md": page.replace(b"1", b"2")}) == (
+        "x.md line 2 differs: committed '| a | 1 |', fresh '| a | 2 |'"
+    )
+    assert _first_difference({"x.md": page}, {"x.md": page + b"more"}) == (
+        "x.md line 3 differs: committed '', fresh 'more'"
+    )
+    assert _first_difference({"x.md": page}, {"x.md": page[:-1]}) == (
+        "x.md line 3 differs: committed '', fresh (end of file)"
+    )
+    assert _first_difference({"p.png": b"\x89PNGab"}, {"p.png": b"\x89PNGac"}) == (
+        "p.png differs from byte 5 (6 bytes committed, 6 fresh)"
+    )
+    assert _first_difference({"p.png": b"\x89PNG"}, {"p.png": b"\x89PNGa"}) == (
+        "p.png differs from byte 4 (4 bytes committed, 5 fresh)"
+    )
+    assert _first_difference({"x.md": page}, {}) == (
+        "x.md is committed, but a fresh build does not write it"
+    )
+    assert _first_difference({"x.md": page}, {"x.md": page, "y.md": page}) == (
+        "y.md is written by a fresh build, but not committed"
+    )
+
+
+def test_build_writes_exactly_the_files_it_returns(build):
+    out, written = build
+    files = _files(out)
     # Exactly the files it says it wrote, and no temp files left behind.
-    assert sorted(str(p.relative_to(a)) for p in written) == sorted(first)
-    assert not [name for name in first if name.endswith(".tmp")]
+    assert sorted(str(p.relative_to(out)) for p in written) == sorted(files)
+    assert not [name for name in files if name.endswith(".tmp")]
 
 
-def test_expected_pages_and_plots(builds):
-    a, _, _ = builds
+def test_expected_pages_and_plots(build):
+    a, _ = build
     names = set(_files(a))
     assert {
         "README.md",
@@ -76,8 +138,8 @@ def _links(page: Path) -> list[str]:
     return re.findall(r"\]\(([^)\s]+)\)", page.read_text(encoding="utf-8"))
 
 
-def test_index_links_every_page_and_every_link_resolves(builds):
-    a, _, _ = builds
+def test_index_links_every_page_and_every_link_resolves(build):
+    a, _ = build
     index = a / "README.md"
     linked = {(a / link).resolve() for link in _links(index)}
     pages = {p.resolve() for p in a.rglob("*.md") if p.name != "README.md"}
@@ -99,10 +161,10 @@ def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
     return chunks
 
 
-def test_pngs_are_valid_and_carry_no_time_or_software(builds):
+def test_pngs_are_valid_and_carry_no_time_or_software(build):
     from PIL import Image
 
-    a, _, _ = builds
+    a, _ = build
     pngs = sorted(a.rglob("*.png"))
     assert pngs
     for png in pngs:
@@ -147,8 +209,8 @@ def _row(page: str, label: str) -> str:
     return next(line for line in page.splitlines() if line.startswith(f"| {label} "))
 
 
-def test_table1_page_marks_rows_that_disagree_with_their_widths(builds):
-    a, _, _ = builds
+def test_table1_page_marks_rows_that_disagree_with_their_widths(build):
+    a, _ = build
     page = (a / "googlenet_table1.md").read_text(encoding="utf-8")
     assert "arXiv 1409.4842" in page
     for label in ("inception (4c)", "inception (5a)"):
@@ -167,8 +229,8 @@ def _cells(row: str) -> list[str]:
     return [cell.strip() for cell in row.strip().strip("|").split("|")]
 
 
-def test_pages_say_whether_each_receptive_field_is_aligned(builds):
-    a, _, _ = builds
+def test_pages_say_whether_each_receptive_field_is_aligned(build):
+    a, _ = build
     family = (a / "family.md").read_text(encoding="utf-8")
     header = _cells(_row(family, "variant"))
     aligned = header.index("rf_aligned")
@@ -225,8 +287,8 @@ def test_network_page_without_a_field_says_why():
     assert reason in _row(overview, "m")
 
 
-def test_latency_page_without_results_says_so(builds):
-    a, _, _ = builds
+def test_latency_page_without_results_says_so(build):
+    a, _ = build
     page = (a / "latency.md").read_text(encoding="utf-8")
     assert "No latency results" in page
     assert "|" not in page  # no table, no numbers
