@@ -26,14 +26,15 @@ def _empty(shape: Sequence[int], like: torch.Tensor, dtype: torch.dtype | None =
 def _plain(*tensors: Any, contiguous: bool = True) -> bool:
     """Meta tensors, contiguous, of one floating dtype: the case every shortcut assumes."""
     first = tensors[0]
-    return all(
-        isinstance(t, torch.Tensor)
-        and t.device.type == "meta"
-        and (t.is_contiguous() or not contiguous)
-        and t.dtype == first.dtype
-        and t.dtype.is_floating_point
-        for t in tensors
-    )
+    if not isinstance(first, torch.Tensor) or not first.dtype.is_floating_point:
+        return False
+    dtype = first.dtype
+    for t in tensors:
+        if not isinstance(t, torch.Tensor) or not t.is_meta or t.dtype is not dtype:
+            return False
+        if contiguous and not t.is_contiguous():
+            return False
+    return True
 
 
 def _pair(value: Any, default: Sequence[int] | None = None) -> tuple[int, int] | None:
@@ -81,20 +82,19 @@ def _convolution(args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     if not _plain(x, weight) or (bias is not None and not _plain(x, bias)):
         return None
     stride, padding, dilation = _pair(stride), _pair(padding), _pair(dilation)
-    if stride is None or padding is None or dilation is None:
+    if stride is None or padding is None or dilation is None or min(padding) < 0:
         return None
-    if x.shape[1] != weight.shape[1] * groups or weight.shape[0] % groups:
+    n, c, h, w = x.shape
+    out_channels, per_group, kh, kw = weight.shape
+    if c != per_group * groups or out_channels % groups:
         return None
-    if bias is not None and tuple(bias.shape) != (weight.shape[0],):
+    if bias is not None and tuple(bias.shape) != (out_channels,):
         return None
-    spatial = [
-        (x.shape[2 + a] + 2 * padding[a] - dilation[a] * (weight.shape[2 + a] - 1) - 1) // stride[a]
-        + 1
-        for a in (0, 1)
-    ]
-    if min(spatial) < 1 or min(padding) < 0:
+    oh = (h + 2 * padding[0] - dilation[0] * (kh - 1) - 1) // stride[0] + 1
+    ow = (w + 2 * padding[1] - dilation[1] * (kw - 1) - 1) // stride[1] + 1
+    if oh < 1 or ow < 1:
         return None
-    return _empty((x.shape[0], weight.shape[0], *spatial), x)
+    return _empty((n, out_channels, oh, ow), x)
 
 
 def _cat(args: Sequence[Any], kwargs: dict[str, Any]) -> Any:

@@ -252,24 +252,26 @@ class _Recorder(TorchDispatchMode):
         return value
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = run_op(func, args, kwargs)
+        out = run_op(func, args, kwargs or {})
         index = len(self.ops)
-        recorded_args = tuple(self._in(a) for a in args)
-        recorded_kwargs = MappingProxyType({k: self._in(v) for k, v in kwargs.items()})
-        recorded_out = self._out(out, index)
+        recorded_kwargs = (
+            MappingProxyType({k: self._in(v) for k, v in kwargs.items()}) if kwargs else _NO_KWARGS
+        )
         self.ops.append(
             OpCall(
                 index,
                 self.stack[-1],
                 func,
-                recorded_args,
+                tuple([self._in(a) for a in args]),
                 recorded_kwargs,
-                recorded_out,
+                self._out(out, index),
                 self.phase,
             )
         )
         return out
+
+
+_NO_KWARGS: Mapping[str, Any] = MappingProxyType({})
 
 
 def run_op(func: Any, args: Any, kwargs: dict[str, Any]) -> Any:
