@@ -105,19 +105,28 @@ def analysis(
     *,
     batch: int = 1,
     overrides: dict[str, Any] | None = None,
+    **options: Any,
 ) -> Any:
     """The registered analyzer ``name`` (see :data:`incprof.analysis.ANALYZERS`) on the
-    variant's trace; a forward pass that fails is an :class:`InputError` (see _on_input).
-    Every analyzer of one (variant, input, batch) reads the same trace."""
-    from incprof.analysis import analyzer
+    variant's trace (a training step's for :data:`~incprof.analysis.STEP_ANALYZERS`),
+    given ``options`` (``dtype=`` …); a forward pass that fails is an
+    :class:`InputError` (see _on_input). Every analyzer of one (variant, input, batch)
+    reads the same trace."""
+    from incprof.analysis import STEP_ANALYZERS, analyzer
     from incprof.analysis.trace import trace_variant
 
+    training = name in STEP_ANALYZERS
     shape = input_shape or variant.input_for(overrides)
     run = analyzer(name)
     return _on_input(
         variant,
         shape,
-        lambda: run(trace_variant(variant, input_shape=shape, batch=batch, overrides=overrides)),
+        lambda: run(
+            trace_variant(
+                variant, input_shape=shape, batch=batch, overrides=overrides, training=training
+            ),
+            **options,
+        ),
     )
 
 

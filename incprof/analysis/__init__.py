@@ -19,12 +19,19 @@ if TYPE_CHECKING:
 ANALYZERS: dict[str, str] = {
     "cost": "incprof.analysis.analytic:cost",
     "receptive_field": "incprof.analysis.receptive_field:receptive_fields",
+    "memory": "incprof.analysis.memory:memory",
+    "backward": "incprof.analysis.training:backward",
+}
+# Functions of a training step's trace (``trace_module(..., training=True)``).
+STEP_ANALYZERS: dict[str, str] = {
+    "step_memory": "incprof.analysis.training:step_memory",
 }
 
 
 def analyzer(name: str) -> Callable[[Trace], Any]:
     """The ``Trace -> result`` function registered as ``name``."""
-    if name not in ANALYZERS:
-        raise ValueError(f"unknown analyzer {name!r}; choose from {', '.join(ANALYZERS)}")
-    module, function = ANALYZERS[name].split(":")
+    known = {**ANALYZERS, **STEP_ANALYZERS}
+    if name not in known:
+        raise ValueError(f"unknown analyzer {name!r}; choose from {', '.join(known)}")
+    module, function = known[name].split(":")
     return getattr(importlib.import_module(module), function)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
@@ -107,6 +108,24 @@ class OpCall:
 
 
 @dataclass(frozen=True, slots=True)
+class StorageInfo:
+    """One block of memory the pass saw: how big, who made it, when it was freed.
+
+    Lifetimes are observed, not guessed: the pass runs eager PyTorch on ``meta`` tensors,
+    and a storage is freed when its last reference drops (a weak reference tells), as it
+    would be on a real device. ``freed_before`` is the index of the first op issued after
+    the free (None: still alive when the pass ended, like the output and the weights).
+    """
+
+    index: int
+    nbytes: int  # at the traced dtype
+    dtype: torch.dtype  # of the first tensor seen on it
+    role: Role  # of the first tensor seen on it: a view or an in-place op keeps it
+    producer: int | None  # the op that allocated it; None: it existed before the pass
+    freed_before: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class ModuleCall:
     """One call of a module: where it sits, what kind it is, what it returned."""
 
@@ -128,6 +147,7 @@ class ParameterInfo:
     numel: int
     value: TensorInfo
     used: bool  # read by some op of the traced pass
+    trainable: bool = True  # requires_grad: a frozen parameter gets no gradient
 
 
 @dataclass(frozen=True)
@@ -146,6 +166,7 @@ class Trace:
     end_points: tuple[str, ...]  # declared, else the model's top-level children
     training: bool = False  # a training step: forward in train mode, then backward
     saved: tuple[TensorInfo, ...] = ()  # the values autograd saved for the backward
+    storages: tuple[StorageInfo, ...] = ()  # indexed by ``TensorInfo.storage``
 
     @property
     def output(self) -> TensorInfo | None:
@@ -201,8 +222,11 @@ class _Recorder(TorchDispatchMode):
         self.ops: list[OpCall] = []
         self.tensors: list[TensorInfo] = []
         self.latest: dict[int, TensorInfo] = {}  # id(tensor) -> its current value
-        self.alive: list[torch.Tensor] = []  # keeps ids unique for the whole pass
-        self.storages: dict[int, int] = {}
+        # A dead tensor's id may be reused: its weak reference drops it from ``latest``.
+        self.tensor_refs: dict[int, weakref.ref[torch.Tensor]] = {}
+        self.storages: dict[int, int] = {}  # a live storage's address -> its index
+        self.storage_facts: list[list[Any]] = []  # [nbytes, dtype, role, producer, freed]
+        self.storage_refs: list[weakref.ref[Any]] = []
         self.used: set[int] = set()  # indices of the parameter values some op read
         self.saved: list[TensorInfo] = []
         self.phase: Literal["forward", "backward"] = "forward"
@@ -211,8 +235,13 @@ class _Recorder(TorchDispatchMode):
         self, tensor: torch.Tensor, producer: int | None, role: Role, name: str = ""
     ) -> TensorInfo:
         """A new value of ``tensor``: the current one from now on."""
-        key = tensor.untyped_storage()._cdata
-        storage = self.storages.setdefault(key, len(self.storages))
+        untyped = tensor.untyped_storage()
+        key = untyped._cdata
+        storage = self.storages.get(key)
+        if storage is None:
+            storage = self.storages[key] = len(self.storage_facts)
+            self.storage_facts.append([untyped.nbytes(), tensor.dtype, role, producer, None])
+            self.storage_refs.append(weakref.ref(untyped, self._storage_freed(key, storage)))
         info = TensorInfo(
             len(self.tensors),
             tuple(tensor.shape),
@@ -225,10 +254,27 @@ class _Recorder(TorchDispatchMode):
             name,
         )
         self.tensors.append(info)
-        if id(tensor) not in self.latest:
-            self.alive.append(tensor)
-        self.latest[id(tensor)] = info
+        key = id(tensor)
+        if key not in self.latest:
+            self.tensor_refs[key] = weakref.ref(tensor, self._tensor_dead(key))
+        self.latest[key] = info
         return info
+
+    def _storage_freed(self, key: int, storage: int) -> Callable[[Any], None]:
+        def freed(_ref: Any) -> None:
+            if self.storages.get(key) == storage:
+                del self.storages[key]
+            self.storage_facts[storage][4] = len(self.ops)
+
+        return freed
+
+    def _tensor_dead(self, key: int) -> Callable[[Any], None]:
+        def dead(ref: Any) -> None:
+            if self.tensor_refs.get(key) is ref:
+                del self.tensor_refs[key]
+                self.latest.pop(key, None)
+
+        return dead
 
     def _in(self, value: Any) -> Any:
         if isinstance(value, torch.Tensor):
@@ -460,9 +506,14 @@ def trace_module(
                 module.training = flag
     used = recorder.used
     parameters = tuple(
-        ParameterInfo(qualified, owner, p.numel(), values[pid], values[pid].index in used)
+        ParameterInfo(
+            qualified, owner, p.numel(), values[pid], values[pid].index in used, p.requires_grad
+        )
         for pid, (p, qualified, owner) in params.items()
     )
+    storages = tuple(
+        StorageInfo(i, *facts) for i, facts in enumerate(recorder.storage_facts)
+    )  # a snapshot: frees after the pass ended do not count
     modules = tuple(
         ModuleCall(n, type(m).__name__, *kernel_of(m), first_op, end_op, output)
         for n, m, first_op, end_op, output in calls
@@ -480,12 +531,14 @@ def trace_module(
         end_points=tuple(end_points) or tuple(n for n, _ in model.named_children()),
         training=training,
         saved=tuple(recorder.saved),
+        storages=storages,
     )
 
 
 def _training_step(model: nn.Module, x: torch.Tensor, recorder: _Recorder) -> Any:
     """Forward in train mode, noting each tensor autograd saves for the backward, then the
-    backward of the main output's sum (a stand-in loss: one reduction, one op).
+    backward of the sum of every output that depends on a parameter (a stand-in loss:
+    aux heads, where the model runs them in training, take part as in a real step).
 
     Backward ops are recorded with ``phase="backward"`` and the module ``ROOT``: autograd
     runs them after every module has returned.
@@ -498,10 +551,13 @@ def _training_step(model: nn.Module, x: torch.Tensor, recorder: _Recorder) -> An
     with torch.enable_grad():
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
             out = model(x)
-        main = first_tensor(out)
-        if main is None or not main.requires_grad:
+        heads = [t for t in tensor_leaves(out) if t.requires_grad]
+        if not heads:
             raise ValueError("a training step needs an output that depends on parameters")
-        loss = main.sum()
+        loss = heads[0].sum()
+        for head in heads[1:]:
+            loss = loss + head.sum()
+        del heads
         recorder.phase = "backward"
         loss.backward()
     return out
@@ -518,11 +574,13 @@ def trace_variant(
     input_shape: InputShape | None = None,
     batch: int = 1,
     overrides: Mapping[str, Any] | None = None,
+    training: bool = False,
 ) -> Trace:
-    """The trace of a registered (or user) variant at its default or a given input.
+    """The trace of a registered (or user) variant at its default or a given input: its
+    eval forward, or with ``training`` a training step (see :func:`trace_module`).
 
-    Kept per process by (variant, input, batch, overrides); a trace is immutable, so
-    every analyzer can share it.
+    Kept per process by (variant, input, batch, overrides, training); a trace is
+    immutable, so every analyzer can share it.
     """
     shape = tuple(input_shape or variant.input_for(overrides))
     try:
@@ -531,6 +589,7 @@ def trace_variant(
             shape,
             batch,
             tuple(sorted((overrides or {}).items())),
+            training,
         )
         hash(key)
     except TypeError:  # an override that cannot be a key: trace every time
@@ -544,6 +603,7 @@ def trace_variant(
         batch=batch,
         name=variant.name,
         end_points=variant.end_points,
+        training=training,
     )
     if key is not None:
         _cache[key] = (variant, trace)
