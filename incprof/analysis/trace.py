@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import torch
 from torch import nn
+from torch.autograd.graph import register_multi_grad_hook
 from torch.nn.modules.module import (
     register_module_forward_hook,
     register_module_forward_pre_hook,
@@ -85,7 +86,7 @@ class OpCall:
     """One ATen operator call, with tensors as :class:`TensorInfo`."""
 
     index: int
-    module: str  # the innermost module running when it was issued (``ROOT``: none)
+    module: str  # the innermost module running (backward: whose backward is); ROOT: none
     func: Any  # the ATen overload, e.g. ``aten.convolution.default``
     args: tuple[Any, ...]
     kwargs: Mapping[str, Any]
@@ -230,6 +231,7 @@ class _Recorder(TorchDispatchMode):
         self.used: set[int] = set()  # indices of the parameter values some op read
         self.saved: list[TensorInfo] = []
         self.phase: Literal["forward", "backward"] = "forward"
+        self.backward_modules = _BackwardModules()
 
     def value(
         self, tensor: torch.Tensor, producer: int | None, role: Role, name: str = ""
@@ -303,10 +305,11 @@ class _Recorder(TorchDispatchMode):
         recorded_kwargs = (
             MappingProxyType({k: self._in(v) for k, v in kwargs.items()}) if kwargs else _NO_KWARGS
         )
+        module = self.stack[-1] if self.phase == "forward" else self.backward_modules.current()
         self.ops.append(
             OpCall(
                 index,
-                self.stack[-1],
+                module,
                 func,
                 tuple([self._in(a) for a in args]),
                 recorded_kwargs,
@@ -348,17 +351,18 @@ def module_tracking(
 ) -> Iterator[None]:
     """Keep ``stack`` at the names of ``model``'s modules that are running.
 
-    ``on_call(name, module, started, output)`` sees each call start (``started``, output
-    None) and end. Two global hooks, not two per module: set-up does not grow with size.
+    ``on_call(name, module, started, value)`` sees each call start (``value``: its inputs)
+    and end (``value``: its output). Two global hooks, not two per module: set-up does not
+    grow with size.
     """
     names = {id(m): name for name, m in model.named_modules() if name}
 
-    def pre(module: nn.Module, _inputs: Any) -> None:
+    def pre(module: nn.Module, inputs: Any) -> None:
         name = names.get(id(module))
         if name is not None:
             stack.append(name)
             if on_call is not None:
-                on_call(name, module, True, None)
+                on_call(name, module, True, inputs)
 
     def post(module: nn.Module, _inputs: Any, output: Any) -> None:
         name = names.get(id(module))
@@ -371,6 +375,51 @@ def module_tracking(
         hooks.callback(register_module_forward_pre_hook(pre).remove)
         hooks.callback(register_module_forward_hook(post, always_call=True).remove)
         yield
+
+
+class _BackwardModules:
+    """Which module's backward is running, from gradient hooks set during the forward.
+
+    A module is entered when the gradient of its output is about to flow (a hook on its
+    output) and left when its inputs' gradients are (a hook on its inputs), as
+    ``torch.utils.module_tracker`` does; the innermost is the one entered last and not yet
+    left. Hooks add no operator and keep no tensor alive, so lifetimes stay as they were.
+    """
+
+    def __init__(self) -> None:
+        self.entered: list[str] = []
+        self.handles: list[Any] = []
+
+    def current(self) -> str:
+        return self.entered[-1] if self.entered else ROOT
+
+    def on_call(self, name: str, started: bool, value: Any) -> None:
+        tensors = [t for t in tensor_leaves(value) if t.requires_grad and t.grad_fn is not None]
+        if not tensors:
+            return
+        # A call's start hooks its inputs (left once their gradients flow); its end hooks
+        # its output (entered once the output's gradient is about to flow).
+        hook = self._leave(name) if started else self._enter(name)
+        self.handles.append(register_multi_grad_hook(tensors, hook, mode="any"))
+
+    def _enter(self, name: str) -> Callable[[Any], None]:
+        def enter(_grad: Any) -> None:
+            self.entered.append(name)
+
+        return enter
+
+    def _leave(self, name: str) -> Callable[[Any], None]:
+        def leave(_grad: Any) -> None:
+            if name in self.entered:
+                self.entered.reverse()
+                self.entered.remove(name)  # the latest entry of it
+                self.entered.reverse()
+
+        return leave
+
+    def close(self) -> None:
+        for handle in self.handles:
+            handle.remove()
 
 
 def meta_copy(model: nn.Module) -> nn.Module:
@@ -476,7 +525,9 @@ def trace_module(
     calls: list[list[Any]] = []  # [name, module, first_op, end_op, output] per call
     open_calls: list[list[Any]] = []
 
-    def on_call(module_name: str, module: nn.Module, started: bool, output: Any) -> None:
+    def on_call(module_name: str, module: nn.Module, started: bool, value: Any) -> None:
+        if training:
+            recorder.backward_modules.on_call(module_name, started, value)
         if started:
             call = [module_name, module, len(recorder.ops), None, None]
             calls.append(call)
@@ -484,7 +535,7 @@ def trace_module(
             return
         call = open_calls.pop()
         call[3] = len(recorder.ops)
-        first = first_tensor(output)
+        first = first_tensor(value)
         if first is not None:
             call[4] = recorder.latest.get(id(first))
 
@@ -501,6 +552,7 @@ def trace_module(
                 with torch.no_grad():
                     out = model(x)
     finally:
+        recorder.backward_modules.close()
         if switch:  # each module back in its own mode, as it was
             for module, flag in modes:
                 module.training = flag
@@ -540,8 +592,8 @@ def _training_step(model: nn.Module, x: torch.Tensor, recorder: _Recorder) -> An
     backward of the sum of every output that depends on a parameter (a stand-in loss:
     aux heads, where the model runs them in training, take part as in a real step).
 
-    Backward ops are recorded with ``phase="backward"`` and the module ``ROOT``: autograd
-    runs them after every module has returned.
+    Backward ops are recorded with ``phase="backward"``, each with the module whose
+    backward is running (see :class:`_BackwardModules`; ``ROOT`` outside any).
     """
 
     def pack(tensor: torch.Tensor) -> torch.Tensor:
