@@ -2,10 +2,12 @@
 
 A baseline is a JSON object ``{"schema": "incprof-baseline", "version": 1, "kind": ...,
 "entries": [...]}``. An *analytic* baseline holds each entry's exact figures (params,
-params_with_aux, macs, other_ops, rf_size, rf_stride at an input shape); they are exact
+params_with_aux, macs, other_ops, rf_size, rf_stride at an input shape, and
+activation_peak_bytes_fp32, bytes_moved_fp32 and train_macs at batch 1); they are exact
 integers, so any change is a regression unless a tolerance allows it: a change either way
-means an architecture changed, and that is what a reviewer must see. A *latency* baseline
-holds median times measured on one GPU (its top-level ``device``); they compare as a ratio
+means an architecture changed, and that is what a reviewer must see. A baseline written
+before the memory figures lacks those three, and a check then skips them. A *latency*
+baseline holds median times measured on one GPU (its top-level ``device``); they compare as a ratio
 with a tolerance, and only on that same GPU; elsewhere each row is skipped and says why.
 """
 
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from incprof.analysis.latency import DTYPES, MODES
-from incprof.api import analyze_variant, compare_records
+from incprof.api import analysis, analyze_variant, compare_records
 from incprof.errors import InputError
 from incprof.parse import parse_input_shape
 from incprof.registry import InputShape, RegistryError, list_variants, resolve
@@ -31,7 +33,11 @@ from incprof.results import (
 )
 
 KINDS = ("analytic", "latency")
-ANALYTIC_METRICS = ("params", "params_with_aux", "macs", "other_ops", "rf_size", "rf_stride")
+# compare's figures, then memory and training ones (batch 1, fp32, device convention
+# "cuda": the trace as is; DESIGN.md "Conventions"), which older baselines lack.
+MEMORY_METRICS = ("activation_peak_bytes_fp32", "bytes_moved_fp32", "train_macs")
+COST_METRICS = ("params", "params_with_aux", "macs", "other_ops", "rf_size", "rf_stride")
+ANALYTIC_METRICS = (*COST_METRICS, *MEMORY_METRICS)
 LAYOUTS = ("contiguous", "channels_last")
 # Repeated GPU medians of one configuration differ by a few percent, and eager runs at
 # small batches, bound by the host's launch speed, by more: inception_v3 at batch 32, eager,
@@ -91,6 +97,7 @@ _FIELDS: dict[str, tuple[tuple[str, bool, Callable[[Any], bool], str], ...]] = {
         ("other_ops", True, _whole, "a whole number"),
         ("rf_size", True, lambda v: v is None or _whole(v), "a whole number or null"),
         ("rf_stride", True, lambda v: v is None or _whole(v), "a whole number or null"),
+        *((key, False, _whole, "a whole number") for key in MEMORY_METRICS),
     ),
     "latency": (
         ("variant", True, _name, "a name"),
@@ -234,7 +241,14 @@ class CheckResult:
 def analytic_entry(name: str, input_shape: InputShape | None = None) -> Entry:
     """The exact figures of one variant (or ``module:callable``), as a baseline holds them."""
     (record,) = compare_records([name], input_shape=input_shape)
-    return {k: record[k] for k in ("variant", "input_shape", *ANALYTIC_METRICS)}
+    entry = {k: record[k] for k in ("variant", "input_shape", *COST_METRICS)}
+    variant = resolve(name, input_shape)
+    shape = parse_input_shape(record["input_shape"])
+    memory = analysis("memory", variant, shape)
+    entry["activation_peak_bytes_fp32"] = memory.activation_peak_bytes
+    entry["bytes_moved_fp32"] = memory.bytes_moved
+    entry["train_macs"] = analysis("backward", variant, shape).train_macs
+    return entry
 
 
 def analytic_baseline(names: Sequence[str] | None = None) -> dict[str, Any]:
@@ -254,7 +268,7 @@ def _check_analytic(baseline: Baseline, tolerance_pct: float) -> CheckResult:
             rows.append(CheckRow(name, config, "all", None, None, "regressed", str(exc)))
             continue
         current.append(now)
-        for metric in ANALYTIC_METRICS:
+        for metric in (m for m in ANALYTIC_METRICS if m in entry):
             row = CheckRow(name, config, metric, entry[metric], now[metric], "ok")
             pct = row.change_pct
             if row.now == row.baseline:

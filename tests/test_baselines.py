@@ -11,6 +11,7 @@ from click.testing import CliRunner
 import incprof
 from incprof.baseline import (
     ANALYTIC_METRICS,
+    MEMORY_METRICS,
     BaselineError,
     analytic_baseline,
     check,
@@ -84,12 +85,26 @@ def test_small_baseline_holds_the_exact_figures(small_baseline):
     assert tiny["params"] == tiny["params_with_aux"] == (4 * 27 + 4) + (4 * 2 + 2)
     assert (tiny["rf_size"], tiny["rf_stride"]) == (3, 1)
     assert set(tiny) == {"variant", "input_shape", *ANALYTIC_METRICS}
+    # fp32, batch 1. The conv's output (4·224·224 floats) and the ReLU's are both alive
+    # while the ReLU runs; Sequential drops the conv's once the ReLU returns.
+    feature_map = 4 * 224 * 224 * 4
+    assert tiny["activation_peak_bytes_fp32"] == 2 * feature_map
+    # Bytes moved: the conv reads input, weight and bias and writes its map; the ReLU reads
+    # and writes a map; the pool reads it and writes 4 floats; flatten and the weight's
+    # transpose are views; addmm reads bias, features and weight and writes 2 floats.
+    conv = 3 * 224 * 224 * 4 + 4 * 27 * 4 + 4 * 4 + feature_map
+    assert tiny["bytes_moved_fp32"] == conv + 2 * feature_map + (feature_map + 16) + (
+        8 + 16 + 32 + 8
+    )
+    # Backward: no input gradient for the first conv (its input needs none), its weight
+    # gradient (its forward MACs again); the linear layer's input and weight gradients.
+    assert tiny["train_macs"] == 2 * (4 * 224 * 224 * 27) + 3 * (4 * 2)
 
 
 def test_unchanged_baseline_exits_0_and_prints_only_the_summary(baseline_file):
     result = invoke("check", baseline_file)
     assert result.exit_code == 0, result.output
-    assert result.stdout == f"{baseline_file}: 2 entries, 12 ok\n"
+    assert result.stdout == f"{baseline_file}: 2 entries, 18 ok\n"
 
 
 def test_a_changed_figure_exits_1_with_a_readable_diff(baseline_file):
@@ -98,7 +113,7 @@ def test_a_changed_figure_exits_1_with_a_readable_diff(baseline_file):
     result = invoke("check", baseline_file)
     assert result.exit_code == 1
     header, _, row, _, summary = result.stdout.splitlines()
-    assert summary == f"{baseline_file}: 2 entries, 11 ok, 1 regressed"
+    assert summary == f"{baseline_file}: 2 entries, 17 ok, 1 regressed"
     assert header.split() == [
         "variant",
         "config",
@@ -111,6 +126,42 @@ def test_a_changed_figure_exits_1_with_a_readable_diff(baseline_file):
     ]
     assert row.split()[:5] == ["block_naive", "256x28x28", "macs", f"{old:,}", f"{now:,}"]
     assert f"{now - old:+,} (-20.00%)" in row and "regressed" in row
+
+
+def test_a_larger_activation_peak_or_more_traffic_regresses(baseline_file):
+    tamper(baseline_file, "block_naive", "activation_peak_bytes_fp32", 0.5)
+    tamper(baseline_file, "user_models:tiny_net", "bytes_moved_fp32", 0.99)
+    result = invoke("check", baseline_file, "--format", "json")
+    assert result.exit_code == 1
+    regressed = {
+        (r["variant"], r["metric"]) for r in json.loads(result.stdout) if r["status"] != "ok"
+    }
+    assert regressed == {
+        ("block_naive", "activation_peak_bytes_fp32"),
+        ("user_models:tiny_net", "bytes_moved_fp32"),
+    }
+    # A 1% rise is within a 2% tolerance; doubling is not.
+    result = invoke("check", baseline_file, "--tolerance", "2", "--format", "json")
+    assert result.exit_code == 1
+    (row,) = [r for r in json.loads(result.stdout) if r["status"] != "ok"]
+    assert row["metric"] == "activation_peak_bytes_fp32" and row["change_pct"] == 100.0
+
+
+def test_a_baseline_from_before_the_memory_figures_still_checks(baseline_file):
+    data = json.loads(baseline_file.read_text())
+    for entry in data["entries"]:
+        for metric in MEMORY_METRICS:
+            del entry[metric]
+    baseline_file.write_text(json.dumps(data))
+    result = invoke("check", baseline_file, "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert {r["metric"] for r in rows} == set(ANALYTIC_METRICS) - set(MEMORY_METRICS)
+    assert len(rows) == 12 and {r["status"] for r in rows} == {"ok"}
+    # --update writes today's figures, the memory ones included.
+    assert invoke("check", baseline_file, "--update").exit_code == 0
+    updated = load_baseline(baseline_file).entries
+    assert all(set(MEMORY_METRICS) <= set(entry) for entry in updated)
 
 
 def test_fewer_macs_is_a_regression_too(baseline_file):
@@ -220,6 +271,7 @@ ENTRY = {
         ({**ANALYTIC, "kind": "speed", "entries": []}, "kind 'speed' is not one of analytic"),
         ({**ANALYTIC, "entries": {}}, '"entries" must be a list'),
         ({**ANALYTIC, "entries": [{**ENTRY, "macs": None}]}, "entry 1 'macs' must be a whole"),
+        ({**ANALYTIC, "entries": [{**ENTRY, "train_macs": 1.5}]}, "'train_macs' must be a whole"),
         ({**ANALYTIC, "entries": [{"variant": "x"}]}, "entry 1 has no 'input_shape'"),
         ({**ANALYTIC, "entries": [{**ENTRY, "input_shape": "3x0x1"}]}, "must be CxHxW"),
         ({**ANALYTIC, "kind": "latency", "entries": []}, 'names its GPU in "device"'),

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from scratch import ROOT
 
+from incprof.analysis.trace import meta_model
+from incprof.registry import resolve
 from incprof.report import markdown
 from incprof.report.build import build_reports
 from incprof.studies.googlenet_table1 import (
@@ -125,12 +127,15 @@ def test_expected_pages_and_plots(build):
         "counters.md",
         "latency.md",
         "googlenet_table1.md",
+        "memory.md",
         "networks/googlenet.md",
         "networks/bn_inception.md",
         "plots/top1_vs_macs.png",
         "plots/top1_vs_params.png",
         "plots/rf_googlenet.png",
         "plots/rf_bn_inception.png",
+        "plots/memory_googlenet.png",
+        "plots/memory_bn_inception.png",
     } == names
 
 
@@ -249,6 +254,104 @@ def test_pages_say_whether_each_receptive_field_is_aligned(build):
     assert _cells(_row(rf_table, "inception_3c"))[column] == "no"
     googlenet = (a / "networks" / "googlenet.md").read_text(encoding="utf-8")
     assert "effective stride 32 px, aligned\n" in googlenet
+
+
+def _table_rows(page: str, header_label: str) -> list[dict[str, str]]:
+    """The rows of the Markdown table whose header starts with ``header_label``."""
+    lines = page.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {header_label} "))
+    header = _cells(lines[start])
+    rows = []
+    for line in lines[start + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append(dict(zip(header, _cells(line), strict=True)))
+    return rows
+
+
+def _number(cell: str) -> int:
+    return int(cell.replace(",", ""))
+
+
+def test_memory_page_marks_each_peak_with_its_module(build):
+    a, _ = build
+    page = (a / "memory.md").read_text(encoding="utf-8")
+    rows = {r["variant"]: r for r in _table_rows(page, "variant")}
+    assert list(rows) == ["googlenet", "bn_inception"]
+    # googlenet (no BN): conv1's 64×112×112 map is alive while maxpool1 writes its 64×56×56
+    # output and, on the trace's (cuda) convention, its int64 indices.
+    conv1 = 64 * 112 * 112 * 4
+    googlenet = conv1 + 64 * 56 * 56 * 4 + 64 * 56 * 56 * 8
+    # bn_inception: conv1's map and its batch norm's, both 64×112×112, before the ReLU.
+    bn_inception = 2 * conv1
+    for name, peak, module in (
+        ("googlenet", googlenet, "maxpool1"),
+        ("bn_inception", bn_inception, "conv1.bn"),
+    ):
+        row = rows[name]
+        assert _number(row["activation_peak_bytes_fp32"]) == peak
+        assert row["peak_module"] == module
+        section = page.split(f"## {name}\n")[1]
+        assert f"![{name}: live activation memory over the forward]" in section
+        assert f"Peak: {peak:,} bytes" in section and f"at `{module} (" in section
+        step = {r["kind"]: _number(r["bytes"]) for r in _table_rows(section, "kind")}
+        assert step["gradients"] == step["optimizer state"]  # SGD: one buffer each
+        assert step["input"] == 8 * 3 * 224 * 224 * 4  # batch 8
+        assert step["total at the step peak"] == _number(row["step_total_peak_bytes_sgd"])
+        # Adam keeps a second copy of each trained parameter and a 4-byte step per tensor
+        # (every parameter trains: googlenet's aux heads run in train mode).
+        tensors = sum(1 for _ in meta_model(resolve(name)).parameters())
+        adam = _number(row["step_total_peak_bytes_adam"])
+        assert adam - step["total at the step peak"] == step["gradients"] + 4 * tensors
+
+
+def test_memory_page_says_why_a_step_was_not_priced():
+    section = {
+        "variant": "m",
+        "plot": "plots/memory_m.png",
+        "peak_op": 1,
+        "ops": 3,
+        "peak_bytes": 2048,
+        "peak_at": "1 (relu)",
+        "input_bytes": 768,
+        "parameter_bytes": 448,
+        "buffer_bytes": 0,
+        "at_peak": [{"module": "0", "operator": "convolution", "shape": "1x4x8x8", "bytes": 1024}],
+        "alive_at_peak": 2,
+        "step": [],
+        "step_note": "m cannot run a training step at batch 8 (why)",
+    }
+    summary = {"variant": "m", "step_note": section["step_note"]}
+    page = markdown.memory_page([summary], [section], step_batch=8, step_optimizer="sgd")
+    assert "Not priced: m cannot run a training step at batch 8 (why)" in page
+    assert _table_rows(page, "variant")[0]["step_note"] == section["step_note"]
+    assert "The 1 largest of the 2 tensors alive at the peak" in page
+    assert "| 0        | convolution | 1x4x8x8 |   1,024 |     0 |" in page
+
+
+def test_factorization_page_prices_the_traffic_of_each_alternative(build):
+    a, _ = build
+    page = (a / "factorization.md").read_text(encoding="utf-8")
+    family = page.split("## fact_5x5\n")[1]
+    rows = {r["variant"]: r for r in _table_rows(family, "variant")}
+    # On 96×35×35 (fp32 map m), each conv → BN → in-place ReLU (no conv bias) moves: conv
+    # reads m and its weight and writes m; BN reads m and 4 vectors of 96, writes m; the
+    # ReLU reads and writes m. The peak is a conv's map and its BN's (2m), and with two
+    # 3×3 also the first block's output, which Sequential holds while the second runs.
+    m = 96 * 35 * 35 * 4
+    bn = 4 * 96 * 4
+    one_5x5 = 6 * m + 96 * 96 * 25 * 4 + bn
+    two_3x3 = 2 * (6 * m + 96 * 96 * 9 * 4 + bn)
+    for name, moved, peak in (
+        ("fact_5x5_conv5x5", one_5x5, 2 * m),
+        ("fact_5x5_two_3x3", two_3x3, 3 * m),
+    ):
+        row = rows[name]
+        assert _number(row["bytes_moved_fp32"]) == moved
+        assert _number(row["activation_peak_bytes_fp32"]) == peak
+        flops = 2 * _number(row["macs"])
+        assert float(row["arithmetic_intensity_fp32"]) == pytest.approx(flops / moved, rel=1e-4)
+    assert "[memory page](memory.md)" in page
 
 
 def test_network_page_without_a_field_says_why():

@@ -103,3 +103,88 @@ def test_a_budget_must_be_given_and_not_negative():
         assert_budget(conv_net(), input=(3, 16, 16))
     with pytest.raises(ValueError, match="the macs budget must be positive; got -1"):
         assert_budget(conv_net(), macs=-1, input=(3, 16, 16))
+
+
+# Conv2d(3, 4, 3, padding=1), then ReLU, on 3×8×8, fp32, batch 1, derived by hand:
+SMALL_MAP = 4 * 8 * 8 * 4  # bytes of one 4×8×8 feature map
+# While the ReLU runs, the conv's output and the ReLU's are alive (Sequential drops the
+# conv's when the ReLU returns); an in-place ReLU writes into the conv's output instead.
+SMALL_PEAK = 2 * SMALL_MAP
+SMALL_PEAK_INPLACE = SMALL_MAP
+# The conv reads the input, its weight and its bias and writes its map; the ReLU reads a
+# map and writes one (in place too: it reads and writes its tensor once).
+SMALL_BYTES_MOVED = (3 * 8 * 8 * 4 + 4 * 27 * 4 + 4 * 4 + SMALL_MAP) + 2 * SMALL_MAP
+# Forward MACs 4·64·27; backward: the weight's gradient only (the input needs none).
+SMALL_MACS = 4 * 8 * 8 * 27
+SMALL_TRAIN_MACS = 2 * SMALL_MACS
+
+
+def small_net(*, inplace: bool = False) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(inplace=inplace))
+
+
+def test_memory_and_training_budgets_hold_at_the_hand_derived_figures():
+    assert (SMALL_PEAK, SMALL_BYTES_MOVED, SMALL_TRAIN_MACS) == (2048, 4288, 13824)
+    analysis = assert_budget(
+        small_net(),
+        peak_memory=SMALL_PEAK,
+        bytes_moved=SMALL_BYTES_MOVED,
+        train_macs=SMALL_TRAIN_MACS,
+        input=(3, 8, 8),
+    )
+    assert analysis.macs == SMALL_MACS
+    assert_budget(
+        small_net(inplace=True),
+        peak_memory=SMALL_PEAK_INPLACE,
+        bytes_moved=SMALL_BYTES_MOVED,
+        input="3x8x8",
+    )
+
+
+def test_memory_and_training_budgets_say_by_how_much():
+    with pytest.raises(AssertionError) as info:
+        assert_budget(
+            small_net(),
+            peak_memory=SMALL_PEAK - 1,
+            bytes_moved=4000,
+            train_macs=SMALL_TRAIN_MACS,
+            input=(3, 8, 8),
+        )
+    assert str(info.value) == (
+        "Sequential: peak_memory 2,048 exceed the budget 2,047 by less than 0.1%; "
+        "bytes_moved 4,288 exceed the budget 4,000 by 7.2%"
+    )
+    with pytest.raises(
+        AssertionError,
+        match=r"^Sequential: train_macs 13,824 exceed the budget 10,000 by 38\.2%$",
+    ):
+        assert_budget(small_net(), train_macs=10_000, input=(3, 8, 8))
+    # In place, the ReLU allocates nothing: a budget below two maps fails only without it.
+    with pytest.raises(AssertionError, match=r"^Sequential: peak_memory 2,048 exceed"):
+        assert_budget(small_net(), peak_memory=SMALL_PEAK_INPLACE, input=(3, 8, 8))
+
+
+def test_memory_and_training_budgets_count_the_batch():
+    batch = 4
+    assert_budget(
+        small_net(),
+        peak_memory=batch * SMALL_PEAK,
+        train_macs=batch * SMALL_TRAIN_MACS,
+        input=(3, 8, 8),
+        batch=batch,
+    )
+    # The weights are read once whatever the batch; the maps scale with it.
+    weights = 4 * 27 * 4 + 4 * 4
+    moved = batch * (SMALL_BYTES_MOVED - weights) + weights
+    assert_budget(small_net(), bytes_moved=moved, input=(3, 8, 8), batch=batch)
+    with pytest.raises(AssertionError, match=r"bytes_moved 15,808 exceed the budget 15,807"):
+        assert_budget(small_net(), bytes_moved=moved - 1, input=(3, 8, 8), batch=batch)
+    with pytest.raises(AssertionError, match=r"peak_memory 8,192 exceed the budget 8,191"):
+        assert_budget(small_net(), peak_memory=batch * SMALL_PEAK - 1, input=(3, 8, 8), batch=4)
+
+
+def test_a_memory_budget_must_be_positive():
+    with pytest.raises(ValueError, match="the peak_memory budget must be positive; got 0"):
+        assert_budget(small_net(), peak_memory=0, input=(3, 8, 8))
+    with pytest.raises(ValueError, match=r"give at least one budget: .*train_macs="):
+        assert_budget(small_net(), input=(3, 8, 8))

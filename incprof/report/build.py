@@ -14,7 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from incprof import api
+from incprof.errors import InputError
 from incprof.files import write_into
+from incprof.parse import parse_input_shape
+from incprof.registry import resolve
 from incprof.report import markdown, plots
 from incprof.results import latency_rows, read_json
 from incprof.studies.factorization import AGREEMENT_POINTS, factorize_records
@@ -28,6 +31,13 @@ from incprof.studies.googlenet_table1 import (
 REPORT_COUNTERS = ("torch", "fvcore", "thop")
 # How many of a network's top-level modules "where the MACs go" lists.
 TOP_MODULES = 5
+# The memory page: the eval forward as compare prices it (batch 1, fp32, device convention
+# "cuda": the trace as is), and a training step at a batch that trains (inception_v3's aux
+# head cannot at batch 1), with SGD's state in its table and Adam's total beside it.
+STEP_BATCH = 8
+STEP_OPTIMIZERS = ("sgd", "adam")
+# How many of the tensors alive at the peak a network's section lists.
+TOP_LIVE = 5
 
 
 class _Writer:
@@ -129,6 +139,17 @@ def build_reports(
         )
     )
 
+    _step(progress, "memory")
+    out.text("memory.md", _memory_page(out, networks))
+    pages.append(
+        (
+            "Memory and bytes moved",
+            "memory.md",
+            "live activation memory over each network's forward with its peak, bytes moved "
+            "and arithmetic intensity, and a training step's memory by kind",
+        )
+    )
+
     if counters:
         records = api.counter_records(networks, counters=counters, progress=progress)
         out.text("counters.md", markdown.counters_page(records, counters=counters))
@@ -199,6 +220,75 @@ def _network_page(out: _Writer, summary: dict[str, Any], entry: dict[str, Any]) 
     )
 
 
+def _memory_page(out: _Writer, networks: Sequence[str]) -> str:
+    """Per network: the forward's live memory as a plot, what is alive at its peak, and a
+    training step's memory by kind; one summary row each."""
+    summaries = []
+    sections = []
+    for name in networks:
+        variant = resolve(name)
+        memory = api.analysis("memory", variant)
+        plot = f"plots/memory_{name}.png"
+        top_level = [(first, n) for n, _t, first, _e in memory.modules if n and "." not in n]
+        peak_at = f"{memory.peak_module} ({memory.peak_operator})"
+        out.plot(
+            plot,
+            lambda path, memory=memory, top_level=top_level, peak_at=peak_at: plots.memory_plot(
+                memory.timeline.live,
+                path,
+                title=f"{memory.variant}: live activations during the eval forward "
+                f"({'x'.join(map(str, memory.input_shape))}, batch {memory.batch}, fp32)",
+                peak_op=memory.timeline.peak_op,
+                peak_label=peak_at,
+                modules=top_level,
+            ),
+        )
+        summary = {
+            "variant": name,
+            "input_shape": "x".join(map(str, memory.input_shape)),
+            "activation_peak_bytes_fp32": memory.activation_peak_bytes,
+            "peak_module": memory.peak_module,
+            "peak_operator": memory.peak_operator,
+            "bytes_moved_fp32": memory.bytes_moved,
+            "arithmetic_intensity_fp32": memory.arithmetic_intensity,
+            "train_macs": api.analysis("backward", variant).train_macs,
+        }
+        try:
+            steps = {
+                optimizer: api.analysis(
+                    "step_memory", variant, batch=STEP_BATCH, optimizer=optimizer
+                )
+                for optimizer in STEP_OPTIMIZERS
+            }
+            step_note = ""
+        except InputError as exc:  # a row that says why, not a failed build
+            steps, step_note = {}, str(exc)
+        for optimizer, step in steps.items():
+            summary[f"step_total_peak_bytes_{optimizer}"] = step.total_peak_bytes
+        summary["step_note"] = step_note
+        summaries.append(summary)
+        sections.append(
+            {
+                "variant": name,
+                "plot": plot,
+                "peak_op": memory.timeline.peak_op,
+                "ops": len(memory.timeline.live),
+                "peak_bytes": memory.activation_peak_bytes,
+                "peak_at": peak_at,
+                "input_bytes": memory.input_bytes,
+                "parameter_bytes": memory.parameter_bytes,
+                "buffer_bytes": memory.buffer_bytes,
+                "at_peak": [t.record() for t in memory.timeline.at_peak[:TOP_LIVE]],
+                "alive_at_peak": len(memory.timeline.at_peak),
+                "step": steps[STEP_OPTIMIZERS[0]].by_kind() if steps else [],
+                "step_note": step_note,
+            }
+        )
+    return markdown.memory_page(
+        summaries, sections, step_batch=STEP_BATCH, step_optimizer=STEP_OPTIMIZERS[0]
+    )
+
+
 def _field(text: str | None) -> tuple[int, ...] | None:
     return tuple(int(v) for v in text.split("x")) if text else None
 
@@ -222,12 +312,28 @@ def _factorization_page() -> str:
         for r in rows:  # an alternative has one row per claim about it
             unique.setdefault(r["variant"], r)
         alternatives = [
-            {**r, "rf_kept": _sees_as_far(_field(r["rf_size"]), reference_rf)}
+            {**_with_memory(r), "rf_kept": _sees_as_far(_field(r["rf_size"]), reference_rf)}
             for r in unique.values()
         ]
         claims = [r for r in rows if r["paper_claim"]]
         families.append((family, alternatives, claims))
     return markdown.factorization_page(families, agreement_points=AGREEMENT_POINTS)
+
+
+def _with_memory(record: dict[str, Any]) -> dict[str, Any]:
+    """A factorize record with its forward's bytes moved, activation peak and intensity
+    (batch 1, fp32), from the memory analyzer where the record does not carry them."""
+    keys = ("bytes_moved_fp32", "activation_peak_bytes_fp32", "arithmetic_intensity_fp32")
+    if all(k in record for k in keys):
+        return record
+    shape = parse_input_shape(record["input_shape"])
+    memory = api.analysis("memory", resolve(record["variant"], shape), shape)
+    return {
+        **record,
+        "bytes_moved_fp32": memory.bytes_moved,
+        "activation_peak_bytes_fp32": memory.activation_peak_bytes,
+        "arithmetic_intensity_fp32": memory.arithmetic_intensity,
+    }
 
 
 def _read_results(path: Path) -> dict[str, Any]:

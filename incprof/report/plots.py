@@ -312,3 +312,65 @@ def parity_plot(rows: Sequence[Record], path: Path, *, title: str) -> None:
             axes[-1].legend(loc="upper left", fontsize=6)
         _suptitle(fig, title)
         _save(fig, path)
+
+
+MIB = 2**20
+
+
+def memory_plot(
+    live_bytes: Sequence[int],
+    path: Path,
+    *,
+    title: str,
+    peak_op: int | None,
+    peak_label: str,
+    modules: Sequence[tuple[int, str]] = (),
+) -> None:
+    """Live activation memory (MiB) during each op of a forward, the peak marked and
+    labelled (``peak_label``: its module); ``modules`` (first op, name) label the x axis
+    where each top-level module starts."""
+    index = list(range(len(live_bytes)))
+    mib = [b / MIB for b in live_bytes]
+    with _style():
+        fig = _figure(9.0, 4.6)
+        ax = fig.add_subplot()
+        ax.fill_between(index, mib, step="mid", color="tab:blue", alpha=0.25, linewidth=0)
+        ax.step(index, mib, where="mid", color="tab:blue", linewidth=1, label="live activations")
+        if peak_op is not None:
+            peak = mib[peak_op]
+            ax.scatter([peak_op], [peak], s=36, color="tab:red", zorder=3, label="peak")
+            # The label sits on the side of the peak with more room.
+            right = peak_op < len(index) / 2
+            ax.annotate(
+                f"peak {peak:.2f} MiB at {peak_label}",
+                (peak_op, peak),
+                xytext=(8 if right else -8, 4),
+                textcoords="offset points",
+                ha="left" if right else "right",
+                va="bottom",
+                fontsize=8,
+                color="tab:red",
+            )
+            ax.set_ylim(0, peak * 1.15)
+        ax.set_xlim(0, max(1, len(index) - 1))
+        ax.set_ylabel("live activation memory (MiB)")
+        ax.set_xlabel("op of the forward, in order (ticks: where top-level modules start)")
+        ticks = _spaced(modules, min_gap=len(index) / 60)
+        if ticks:
+            ax.set_xticks([first for first, _ in ticks], [name for _, name in ticks])
+            ax.tick_params(axis="x", labelsize=7, labelrotation=60)
+            for label in ax.get_xticklabels():
+                label.set_horizontalalignment("right")
+        ax.set_title(title)
+        ax.legend(loc="best")
+        _save(fig, path)
+
+
+def _spaced(ticks: Sequence[tuple[int, str]], *, min_gap: float) -> list[tuple[int, str]]:
+    """The ticks at least ``min_gap`` apart, earliest kept: labels of short modules that
+    start close together would print over each other."""
+    kept: list[tuple[int, str]] = []
+    for first, name in sorted(ticks):
+        if not kept or first - kept[-1][0] >= min_gap:
+            kept.append((first, name))
+    return kept
