@@ -47,7 +47,8 @@ each a column of :meth:`MeasuredMemory.record`, None with its reason where it co
 
 The three CPU methods always run on the CPU. A pass that would not fit in RAM (the
 analytic estimate of parameters, buffers, input and activation peak against
-``MemAvailable``) is not run; a pass that raises gives its error's one line.
+``MemAvailable``, 80% of it at most) is not run; a pass that raises gives its error's one
+line.
 """
 
 from __future__ import annotations
