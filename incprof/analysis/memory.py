@@ -12,23 +12,28 @@ Two conventions (DESIGN.md), both exact integers from the meta-device trace:
   and buffers are reported apart.
 
 The dtype is a parameter: the trace is fp32, and every floating storage scales by the
-itemsize (integer ones, such as max-pool indices, keep theirs). Device convention:
-``cuda`` is the trace as is (meta dispatches like any non-CPU device); ``cpu`` drops
-what the CPU kernels do not allocate: an eval max pool's int64 indices, which
-``max_pool2d`` computes only off the CPU or when a gradient is needed.
+itemsize (integer ones, such as max-pool indices, keep theirs). The trace allocates what
+the CPU and CUDA kernels allocate (an eval ``max_pool2d`` computes its int64 indices and
+drops them on both); kernels' private workspace (oneDNN's reordered weights, cuDNN's
+scratch) is not a tensor and is not in it.
+
+One difference from eager PyTorch is corrected: under any Python dispatch mode (the
+trace's), autograd sums the gradients two consumers send out of place, where eager adds
+into the first when it holds its only reference. A backward ``add`` of that kind is
+counted as in place (:func:`_in_place_gradient_sums`).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
 from incprof.analysis.formulas import cost_of
-from incprof.analysis.trace import ROOT, OpCall, StorageInfo, TensorInfo, Trace
+from incprof.analysis.trace import ROOT, OpCall, TensorInfo, Trace
 
 aten = torch.ops.aten
 
@@ -38,9 +43,6 @@ DTYPES: Mapping[str, torch.dtype] = {
     "bf16": torch.bfloat16,
     "fp16": torch.float16,
 }
-DEVICES = ("cuda", "cpu")
-Device = Literal["cuda", "cpu"]
-
 CONVENTION = (
     "unfused eager: each ATen op reads its inputs (weights included) from memory and writes"
     " its outputs; views move nothing; an in-place op reads and writes its tensor once"
@@ -127,32 +129,60 @@ def timeline(
     trace: Trace,
     *,
     dtype: torch.dtype = torch.float32,
-    device: Device = "cuda",
     kinds: Iterable[str] = ("activation",),
 ) -> Timeline:
     """Live bytes of the storages whose first role is in ``kinds``, op by op."""
     wanted = set(kinds)
-    skipped = _cpu_only_skips(trace) if device == "cpu" else set()
     sizes: dict[int, int] = {}
-    allocated: dict[int, list[StorageInfo]] = defaultdict(list)
+    allocated: dict[int, int] = defaultdict(int)
     freed: dict[int, int] = defaultdict(int)
     for s in trace.storages:
-        if s.role not in wanted or s.producer is None or s.index in skipped:
+        if s.role not in wanted or s.producer is None:
             continue
         size = in_dtype(s.nbytes, s.dtype, dtype)
         sizes[s.index] = size
-        allocated[s.producer].append(s)
+        allocated[s.producer] += size
         if s.freed_before is not None:
             freed[s.freed_before] += size
+    for index, storage in _in_place_gradient_sums(trace):
+        allocated[index] -= sizes.get(storage, 0)
     live: list[int] = []
     now = peak = 0
     peak_op: int | None = None
     for op in trace.ops:
-        now += sum(sizes[s.index] for s in allocated.get(op.index, ())) - freed.get(op.index, 0)
-        live.append(now)
-        if now > peak:
-            peak, peak_op = now, op.index
+        now -= freed.get(op.index, 0)
+        during = now + allocated.get(op.index, 0)
+        live.append(during)
+        # What the op made stays (its in-place sums' transient copies never existed).
+        now += sum(
+            sizes.get(t.storage, 0)
+            for t in {t.storage: t for t in op.outputs}.values()
+            if trace.storages[t.storage].producer == op.index
+        )
+        if during > peak:
+            peak, peak_op = during, op.index
     return Timeline(tuple(live), peak, peak_op, _alive_at(trace, peak_op, sizes))
+
+
+def _in_place_gradient_sums(trace: Trace) -> Iterator[tuple[int, int]]:
+    """(op, storage) of each backward ``add`` that eager autograd does in place: two
+    gradients of one shape summed where the first dies with the sum (autograd held its
+    only reference). Eager writes the sum into it; the trace, under a dispatch mode, gets
+    a new buffer. The sum's bytes are then not new during that op."""
+    storages = trace.storages
+    for op in trace.ops:
+        if op.phase != "backward" or op.func is not aten.add.Tensor:
+            continue
+        first, second = op.args[0], op.args[1]
+        out = op.out
+        if not (isinstance(first, TensorInfo) and isinstance(second, TensorInfo)):
+            continue
+        if first.shape != out.shape or first.dtype != out.dtype or first.strides != out.strides:
+            continue
+        old = storages[first.storage]
+        if old.producer is None or old.freed_before != op.index + 1:
+            continue
+        yield op.index, out.storage
 
 
 def _alive_at(trace: Trace, index: int | None, sizes: Mapping[int, int]) -> tuple[LiveTensor, ...]:
@@ -176,23 +206,8 @@ def _alive_at(trace: Trace, index: int | None, sizes: Mapping[int, int]) -> tupl
     return tuple(alive)
 
 
-def _cpu_only_skips(trace: Trace) -> set[int]:
-    """Storages the CPU would not allocate: an eval max pool's indices nobody reads."""
-    if trace.training:
-        return set()
-    read = {t.storage for op in trace.ops for t in op.inputs}
-    return {
-        op.outputs[1].storage
-        for op in trace.ops
-        if op.func is aten.max_pool2d_with_indices.default and op.outputs[1].storage not in read
-    }
-
-
-def traffic(
-    trace: Trace, *, dtype: torch.dtype = torch.float32, device: Device = "cuda"
-) -> tuple[OpTraffic, ...]:
+def traffic(trace: Trace, *, dtype: torch.dtype = torch.float32) -> tuple[OpTraffic, ...]:
     """Bytes read and written by every op of the trace, in ``dtype``."""
-    skipped = _cpu_only_skips(trace) if device == "cpu" else set()
     rows = []
     for op in trace.ops:
         priced = cost_of(op.func, op.args, op.kwargs, op.out)
@@ -206,7 +221,7 @@ def traffic(
             if tensor.index not in seen:
                 seen.add(tensor.index)
                 read += footprint(tensor, dtype)
-        written = sum(footprint(t, dtype) for t in op.outputs if t.storage not in skipped)
+        written = sum(footprint(t, dtype) for t in op.outputs)
         rows.append(OpTraffic(op.index, op.module, op.name, read, written, flops))
     return tuple(rows)
 
@@ -228,7 +243,6 @@ class MemoryAnalysis:
     input_shape: tuple[int, ...]
     batch: int
     dtype: str
-    device: Device
     input_bytes: int
     parameter_bytes: int
     buffer_bytes: int
@@ -304,7 +318,6 @@ class MemoryAnalysis:
             "input_shape": "x".join(map(str, self.input_shape)),
             "batch": self.batch,
             "dtype": self.dtype,
-            "device": self.device,
             "activation_peak_bytes": self.activation_peak_bytes,
             "peak_module": self.peak_module,
             "peak_operator": self.peak_operator,
@@ -339,22 +352,19 @@ def _totals(keyed: Iterable[tuple[str, OpTraffic]]) -> dict[str, dict[str, Any]]
     return {key: {"calls": len(rows), **_sums(rows)} for key, rows in groups.items()}
 
 
-def memory(trace: Trace, *, dtype: str = "fp32", device: Device = "cuda") -> MemoryAnalysis:
+def memory(trace: Trace, *, dtype: str = "fp32") -> MemoryAnalysis:
     """Bytes moved and the activation peak of an eval-forward trace, in ``dtype``."""
-    if device not in DEVICES:
-        raise ValueError(f"unknown device convention {device!r}; choose from cuda, cpu")
     torch_dtype = dtype_of(dtype)
     return MemoryAnalysis(
         variant=trace.name,
         input_shape=tuple(trace.input_shape),
         batch=trace.batch,
         dtype=dtype,
-        device=device,
         input_bytes=in_dtype(trace.input.nbytes, trace.input.dtype, torch_dtype),
         parameter_bytes=_role_bytes(trace, "parameter", torch_dtype),
         buffer_bytes=_role_bytes(trace, "buffer", torch_dtype),
-        timeline=timeline(trace, dtype=torch_dtype, device=device),
-        traffic=traffic(trace, dtype=torch_dtype, device=device),
+        timeline=timeline(trace, dtype=torch_dtype),
+        traffic=traffic(trace, dtype=torch_dtype),
         modules=tuple((m.name, m.type, m.first_op, m.end_op) for m in trace.modules),
         ops=tuple((op.module, op.name) for op in trace.ops),
     )
