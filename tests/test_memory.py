@@ -20,9 +20,7 @@ from incprof.registry import get
 
 def op_rows(trace: Trace) -> list[tuple[str, str, int, int]]:
     """(operator, module, bytes read, bytes written) of every op, fp32."""
-    return [
-        (r.operator, r.module, r.bytes_read, r.bytes_written) for r in memory(trace).traffic
-    ]
+    return [(r.operator, r.module, r.bytes_read, r.bytes_written) for r in memory(trace).traffic]
 
 
 @pytest.mark.parametrize("inplace", [True, False])
@@ -213,3 +211,110 @@ def test_huge_batch_gives_exact_integers() -> None:
     assert huge.bytes_moved == batch * (one.bytes_moved - weights) + weights > 2**53
     assert huge.activation_peak_bytes == batch * one.activation_peak_bytes
     assert huge.input_bytes == batch * 3 * 299 * 299 * 4
+
+
+class CpuFrees(TorchDispatchMode):
+    """On real CPU tensors: each storage an op allocates, and how many ops had run when
+    its weak reference fired (the storage was freed)."""
+
+    def __init__(self, existing: set[int]) -> None:
+        super().__init__()
+        self.existing = existing  # storages from before the pass: weights, the input
+        self.names: list[str] = []
+        self.alive: dict[int, tuple[int, int]] = {}  # live storage -> (producer, position)
+        self.freed: dict[tuple[int, int], int | None] = {}
+        self.refs: list[weakref.ref[Any]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        index = len(self.names)
+        self.names.append(func.overloadpacket.__name__)
+        for position, tensor in enumerate(tensor_leaves(out)):
+            storage = tensor.untyped_storage()
+            if storage._cdata not in self.alive and storage._cdata not in self.existing:
+                key = (index, position)
+                self.alive[storage._cdata] = key
+                self.freed[key] = None
+                self.refs.append(weakref.ref(storage, self._on_free(storage._cdata, key)))
+        return out
+
+    def _on_free(self, address: int, key: tuple[int, int]) -> Any:
+        def freed(_ref: Any) -> None:
+            self.alive.pop(address, None)
+            self.freed[key] = len(self.names)
+
+        return freed
+
+
+def cpu_lifetimes(
+    model: nn.Module, shape: tuple[int, ...], training: bool
+) -> tuple[list[str], dict[tuple[int, int], int | None]]:
+    """Run ``model`` on a real CPU input as the trace does (an eval forward without grad,
+    or a train forward, the sum of its output, and the backward): the ops' names, and
+    (producer op, output position) -> ops run when that storage was freed (None: alive
+    at the end, as the output is)."""
+    x = torch.randn((1, *shape))
+    tensors = [x, *model.parameters(), *model.buffers()]
+    frees = CpuFrees({t.untyped_storage()._cdata for t in tensors})
+    model.train(training)
+    with frees:
+        if training:
+            out = model(x)
+            loss = out.sum()
+            loss.backward()
+            del loss  # as the trace's step drops its stand-in loss
+        else:
+            with torch.no_grad():
+                out = model(x)
+        snapshot = dict(frees.freed)  # before ``out`` and ``loss`` go
+    return frees.names, snapshot
+
+
+def traced_lifetimes(trace: Trace, names: list[str]) -> dict[tuple[int, int], int | None]:
+    """The same figures from the trace, its op indices counted as in the CPU run ``names``.
+
+    Autograd makes ``detach`` calls (views: they allocate nothing) where it saves a
+    tensor and where it unpacks one; the trace's saved-tensor hooks move those of a saved
+    output from the forward to the backward, so ``detach`` calls on either side are
+    skipped when the two sequences differ.
+    """
+    at = []  # at[i]: the index the trace's op i has in the CPU run
+    cpu = 0
+    for op in trace.ops:
+        while cpu < len(names) and names[cpu] != op.name and names[cpu] == "detach":
+            cpu += 1
+        at.append(cpu)
+        if cpu < len(names) and names[cpu] == op.name:
+            cpu += 1
+        else:
+            assert op.name == "detach", f"op {op.index} {op.name}: the CPU ran {names[cpu:]}"
+    assert names[cpu:] == ["detach"] * (len(names) - cpu)
+    at.append(len(names))  # freed after the last op
+    lifetimes = {}
+    for s in trace.storages:
+        if s.producer is not None:
+            outputs = trace.ops[s.producer].outputs
+            position = next(i for i, t in enumerate(outputs) if t.storage == s.index)
+            freed = at[s.freed_before] if s.freed_before is not None else None
+            lifetimes[(at[s.producer], position)] = freed
+    return lifetimes
+
+
+LIFETIME_NETS = {
+    "chain_inplace": (lambda: conv_relu_chain(True), (1, 6, 6)),
+    "chain": (lambda: conv_relu_chain(False), (1, 6, 6)),
+    "frozen_chain": (frozen_chain, (1, 6, 6)),
+    "two_branches": (TwoBranches, (2, 4, 4)),
+    "residual": (Residual, (1, 4, 4)),
+    "flatten_linear": (FlattenLinear, (1, 4, 4)),
+}
+
+
+@pytest.mark.parametrize("training", [False, True], ids=["eval", "step"])
+@pytest.mark.parametrize("net", sorted(LIFETIME_NETS))
+def test_meta_lifetimes_match_a_real_cpu_run(net: str, training: bool) -> None:
+    build, shape = LIFETIME_NETS[net]
+    model = build()
+    trace = trace_module(model, shape, training=training)
+    names, freed = cpu_lifetimes(model, shape, training)
+    assert traced_lifetimes(trace, names) == freed
