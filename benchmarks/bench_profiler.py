@@ -16,7 +16,12 @@ forwards were measured 10× slower under load. Each call builds the model the wa
 needs it, on the meta device for the analytic path and ``torch-meta``, as a CPU model with
 uninitialised weights for the others, which run a real forward.
 
-Also measured: the whole registry's analytic baseline (MACs, parameters and receptive field
+Also measured: the whole registry's analysis with the memory and training figures beside
+the analysis without them, in rounds in this process, each part tracing every variant
+afresh: MACs and receptive field (``cost`` + ``receptive_field`` on the eval trace); the
+same plus ``memory`` and ``backward`` on that trace; and the training-step trace (batch 2:
+inception_v3's aux batch norm cannot train on one image) with ``step_memory``. And the
+whole registry's analytic baseline (MACs, parameters and receptive field
 of every ``incprof list`` entry, what ``make_baselines.py`` writes) in a fresh interpreter,
 CPU time from getrusage of the child; and inception_v3's analytic analysis, warm.
 Results name the CPU model, thread count, torch version and date, and go to
@@ -53,6 +58,10 @@ BATCH_1_ONLY = ("ptflops",)
 LARGE_NETWORKS = ("inception_v3", "inception_resnet_v2")
 LARGE_SIDE, LARGE_BATCH = 1024, 8
 WARM_NETWORK = "inception_v3"
+# The registry's analysis in parts: without the memory and training figures, with those of
+# the eval trace, and the training step's (a second trace, at STEP_BATCH).
+FIGURE_PARTS = ("cost+rf", "cost+rf+memory+backward", "step trace+step_memory")
+STEP_BATCH = 2
 REGISTRY_CODE = "from incprof.baseline import analytic_baseline; analytic_baseline()"
 
 
@@ -152,6 +161,87 @@ def tool_rounds(
     ]
 
 
+def registry_part(part: str) -> None:
+    """One part of ``FIGURE_PARTS`` over every registered variant, each traced afresh."""
+    import incprof
+    from incprof.analysis import analyzer
+    from incprof.analysis.trace import meta_model, trace_module
+
+    for variant in incprof.list_variants():
+        model = meta_model(variant).eval()
+        shape, end_points = variant.input_shape, variant.end_points
+        if part == "step trace+step_memory":
+            trace = trace_module(
+                model,
+                shape,
+                batch=STEP_BATCH,
+                name=variant.name,
+                end_points=end_points,
+                training=True,
+            )
+            analyzer("step_memory")(trace)
+            continue
+        trace = trace_module(model, shape, name=variant.name, end_points=end_points)
+        analyzers = ("cost", "receptive_field")
+        if part == "cost+rf+memory+backward":
+            analyzers += ("memory", "backward")
+        for name in analyzers:
+            analyzer(name)(trace)
+
+
+def figure_rounds(rounds: int) -> dict[str, Any]:
+    """Each part of ``FIGURE_PARTS`` once a round, the order reversed every other round;
+    per part its seconds, and per round the ratios to the analysis without the figures:
+    with the eval trace's figures, and with those and the training step's. Each part runs
+    once first, unmeasured: lazy imports (torch's decompositions for the backward) paid."""
+    for part in FIGURE_PARTS:
+        registry_part(part)
+    cpu: dict[str, list[float]] = {part: [] for part in FIGURE_PARTS}
+    wall: dict[str, list[float]] = {part: [] for part in FIGURE_PARTS}
+    for number in range(rounds):
+        for part in FIGURE_PARTS if number % 2 == 0 else FIGURE_PARTS[::-1]:
+            seconds, wall_seconds, _ = timed(partial(registry_part, part))
+            cpu[part].append(seconds)
+            wall[part].append(wall_seconds)
+    base, eval_figures, step = FIGURE_PARTS
+
+    def ratios(times: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+        rows = list(zip(times[base], times[eval_figures], times[step], strict=True))
+        return {
+            "eval_figures": spread([with_ / without for without, with_, _ in rows]),
+            "eval_and_step_figures": spread([(with_ + s) / without for without, with_, s in rows]),
+        }
+
+    return {
+        "parts": {p: {"cpu_s": spread(cpu[p]), "wall_s": spread(wall[p])} for p in FIGURE_PARTS},
+        "step_batch": STEP_BATCH,
+        "cpu_ratio": ratios(cpu),
+        "wall_ratio": ratios(wall),
+    }
+
+
+def print_figure_rounds(figures: dict[str, Any]) -> None:
+    """The parts' seconds, then the ratios with their goal of at most 1.5×."""
+    print_table(
+        ("registry part", "CPU s", "wall s"),
+        [
+            (part, _seconds(times["cpu_s"]), _seconds(times["wall_s"]))
+            for part, times in figures["parts"].items()
+        ],
+    )
+    labels = {
+        "eval_figures": "with memory + backward (eval trace)",
+        "eval_and_step_figures": "with those and the training step (step trace + step_memory)",
+    }
+    for key, label in labels.items():
+        cpu, wall = figures["cpu_ratio"][key], figures["wall_ratio"][key]
+        met = "met" if cpu["median"] <= 1.5 else "NOT met"
+        print(
+            f"whole registry {label} / without: CPU {_ratio(cpu, 2)}, wall {_ratio(wall, 2)};"
+            f" goal ≤ 1.5×: {met}"
+        )
+
+
 def registry_in_fresh_process(threads: int, rounds: int) -> dict[str, Any]:
     """The whole registry's analytic baseline in a fresh interpreter, start-up included:
     the child's CPU seconds (getrusage) and wall seconds."""
@@ -198,8 +288,9 @@ def _seconds(figures: dict[str, float]) -> str:
     return f"{figures['median']:.3g} ({figures['min']:.3g}–{figures['max']:.3g})"
 
 
-def _ratio(figures: dict[str, float]) -> str:
-    return f"{figures['median']:.1f}× ({figures['min']:.1f}–{figures['max']:.1f})"
+def _ratio(figures: dict[str, float], digits: int = 1) -> str:
+    median, least, most = figures["median"], figures["min"], figures["max"]
+    return f"{median:.{digits}f}× ({least:.{digits}f}–{most:.{digits}f})"
 
 
 def print_tool_rows(rows: Sequence[dict[str, Any]]) -> None:
@@ -328,6 +419,13 @@ def main() -> int:
     registry = registry_in_fresh_process(args.threads, args.rounds)
     registry["entries"] = len(incprof.list_variants())
     warm = warm_analysis(WARM_NETWORK, args.warm_calls)
+    figures = figure_rounds(args.rounds)
+    figures["entries"] = registry["entries"]
+    print(
+        f"\nwhole registry ({figures['entries']} entries), memory and training figures:"
+        " median over rounds (min–max)"
+    )
+    print_figure_rounds(figures)
     print("\nspeed goals")
     print_goals(registry, warm, rows)
 
@@ -351,6 +449,7 @@ def main() -> int:
         "environment": environment,
         "registry_fresh_process": registry,
         "warm_analysis": warm,
+        "registry_memory_training": figures,
         "tools": rows,
     }
     write_text(out, json.dumps(result, indent=2) + "\n")
