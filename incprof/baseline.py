@@ -33,8 +33,8 @@ from incprof.results import (
 )
 
 KINDS = ("analytic", "latency")
-# compare's figures, then memory and training ones (batch 1, fp32, device convention
-# "cuda": the trace as is; DESIGN.md "Conventions"), which older baselines lack.
+# compare's figures, then memory and training ones (batch 1, fp32; DESIGN.md
+# "Conventions"), which older baselines lack.
 MEMORY_METRICS = ("activation_peak_bytes_fp32", "bytes_moved_fp32", "train_macs")
 COST_METRICS = ("params", "params_with_aux", "macs", "other_ops", "rf_size", "rf_stride")
 ANALYTIC_METRICS = (*COST_METRICS, *MEMORY_METRICS)

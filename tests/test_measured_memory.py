@@ -83,22 +83,43 @@ def test_record_has_the_agreed_flat_keys():
     assert "tracker:" in record["measured_notes"]
 
 
+def python_visible_peak(trace) -> int:
+    """The analytic peak as a function-level tracker sees it, derived from the trace:
+    storages freed right after the op that made them (an eval max pool's int64 indices,
+    batch norm's empty statistics) never reach Python, so leave them out."""
+    sizes = {
+        s.index: s.nbytes
+        for s in trace.storages
+        if s.role == "activation" and s.freed_before != s.producer + 1
+    }
+    live = peak = 0
+    for op in trace.ops:
+        live -= sum(
+            sizes[s.index]
+            for s in trace.storages
+            if s.freed_before == op.index and s.index in sizes
+        )
+        live += sum(
+            sizes[s.index] for s in trace.storages if s.producer == op.index and s.index in sizes
+        )
+        peak = max(peak, live)
+    return peak
+
+
 @pytest.mark.parametrize(("name", "batch"), CASES)
-def test_tracker_agrees_with_analytic_cpu_peak(measured, name, batch):
-    analytic = memory(trace_variant(get(name), batch=batch), device="cpu")
+def test_tracker_sees_the_analytic_peak_less_in_call_temporaries(measured, name, batch):
+    trace = trace_variant(get(name), batch=batch)
     result = measured_of(measured, name, batch)
-    assert within(result.tracker_peak_bytes, analytic.activation_peak_bytes), (
-        result.tracker_peak_bytes,
-        analytic.activation_peak_bytes,
-    )
+    assert result.tracker_peak_bytes == python_visible_peak(trace)
+    assert result.tracker_peak_bytes <= memory(trace).activation_peak_bytes
 
 
 @pytest.mark.parametrize(("name", "batch"), CASES)
 def test_dispatch_level_methods_see_what_the_trace_sees(measured, name, batch):
     """MemTracker is a dispatch mode like the trace: it sees the max-pool indices the CPU
-    computes and drops, so it matches the ``cuda`` convention; the profiler sees them
-    too, plus kernels' workspace, so it is never below that figure."""
-    analytic = memory(trace_variant(get(name), batch=batch), device="cuda")
+    computes and drops, and matches the analytic peak; the profiler sees them too, plus
+    kernels' workspace, so it is never below it."""
+    analytic = memory(trace_variant(get(name), batch=batch))
     result = measured_of(measured, name, batch)
     assert within(result.memtracker_peak_bytes, analytic.activation_peak_bytes)
     assert result.profiler_peak_bytes is not None
@@ -107,7 +128,7 @@ def test_dispatch_level_methods_see_what_the_trace_sees(measured, name, batch):
 
 def test_profiler_agrees_on_inception_v3(measured):
     # A whole network's peak sits between convolutions: no workspace is alive then.
-    analytic = memory(trace_variant(get("inception_v3")), device="cuda")
+    analytic = memory(trace_variant(get("inception_v3")))
     result = measured_of(measured, "inception_v3", 1)
     assert within(result.profiler_peak_bytes, analytic.activation_peak_bytes)
 

@@ -20,13 +20,13 @@ each a column of :meth:`MeasuredMemory.record`, None with its reason where it co
    inside one torch function or one backward node: the int64 indices an eval
    ``max_pool2d`` computes and drops on the CPU (torch takes the with-indices path
    there too; the profiler and the process's peak RSS show them), oneDNN's weight
-   reorders, a composite's intermediates. So it agrees with the analytic
-   ``device="cpu"`` convention, which drops those indices, and is the figure the
-   analytic peak is checked with.
+   reorders, a composite's intermediates. So it is the analytic peak less the storages
+   that never outlive the op that made them: a lower bound, equal where no such
+   temporary is alive at the peak.
 2. ``profiler``: ``torch.profiler`` with ``profile_memory=True``: every CPU allocation
    and free the allocator reports, in time order; the peak of their running sum. It
-   sees everything, the transient max-pool indices (as the analytic ``device="cuda"``
-   convention counts them) and kernels' workspace, which no tensor holds: oneDNN's copy
+   sees everything, the transient max-pool indices (as the analytic trace counts them)
+   and kernels' workspace, which no tensor holds: oneDNN's copy
    of a convolution's weight in its blocked layout (measured: the gap above the
    analytic ``cuda`` peak is exactly the largest weight for the single-convolution
    factorization variants, 7,225,344 bytes for ``asym_7_conv7x7``, the same at batch 1
@@ -38,8 +38,9 @@ each a column of :meth:`MeasuredMemory.record`, None with its reason where it co
    its peak on the CPU is the largest total of those categories (no allocator rounding
    off CUDA), less what was live before the pass, i.e. the largest sum of activations,
    temporaries and gradients. Being a dispatch mode, it sees the transient max-pool
-   indices and autograd's out-of-place gradient sums, as the trace does: it matches the
-   analytic ``device="cuda"`` convention (and the analytic step peak) exactly.
+   indices, as the trace does, and autograd's out-of-place gradient sums (which the
+   analytic step peak counts in place, as eager PyTorch does them): it matches the
+   analytic eval peak exactly.
 4. ``cuda``: ``torch.cuda.max_memory_allocated`` after ``reset_peak_memory_stats``, less
    ``memory_allocated`` before the pass, with the model on the GPU; only with
    ``device="cuda"`` and a GPU present. It includes the caching allocator's 512-byte
@@ -86,11 +87,11 @@ PASS_NOTE = {
 METHOD_NOTES = {
     "tracker": "tracker: storages of the tensors torch functions return (in training also"
     " what autograd saves and the backward's gradients), blind to temporaries inside one"
-    " call such as max-pool indices (the analytic cpu convention)",
+    " call such as max-pool indices",
     "profiler": "profiler: CPU allocator events, max-pool indices and kernels' workspace"
     " (oneDNN weight reorders) included",
-    "memtracker": "memtracker: MemTracker, a dispatch mode (sees max-pool indices and"
-    " out-of-place gradient sums: the analytic cuda convention)",
+    "memtracker": "memtracker: MemTracker, a dispatch mode (sees max-pool indices; sums"
+    " gradients out of place, where eager PyTorch sums in place)",
     "cuda": "cuda: max_memory_allocated delta, caching allocator's 512-byte rounding included",
 }
 
@@ -331,7 +332,7 @@ def _estimate(
         step = step_memory(trace, optimizer=optimizer)
         fixed = step.parameter_bytes + step.buffer_bytes + step.input_bytes
         return _Estimate(fixed + step.step_peak_bytes, step.optimizer_state_bytes)
-    analysis = memory(trace, device="cpu")
+    analysis = memory(trace)
     fixed = analysis.parameter_bytes + analysis.buffer_bytes + analysis.input_bytes
     return _Estimate(fixed + analysis.activation_peak_bytes, 0)
 

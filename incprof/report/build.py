@@ -31,9 +31,9 @@ from incprof.studies.googlenet_table1 import (
 REPORT_COUNTERS = ("torch", "fvcore", "thop")
 # How many of a network's top-level modules "where the MACs go" lists.
 TOP_MODULES = 5
-# The memory page: the eval forward as compare prices it (batch 1, fp32, device convention
-# "cuda": the trace as is), and a training step at a batch that trains (inception_v3's aux
-# head cannot at batch 1), with SGD's state in its table and Adam's total beside it.
+# The memory page: the eval forward as compare prices it (batch 1, fp32), and a training
+# step at a batch that trains (inception_v3's aux head cannot at batch 1), with SGD's
+# state in its table and Adam's total beside it.
 STEP_BATCH = 8
 STEP_OPTIMIZERS = ("sgd", "adam")
 # How many of the tensors alive at the peak a network's section lists.
