@@ -316,9 +316,11 @@ def compare_command(
 ) -> None:
     """Side-by-side cost of VARIANTS (default: the main Inception family).
 
-    Columns: params, params_with_aux, MACs, FLOPs (= 2 × MACs), other ops, the final
-    feature map's receptive field and stride and whether its branches meet aligned (rf_note
-    says why a field is empty), published top-1/top-5 with their source.
+    Columns: params, params_with_aux, MACs, FLOPs (= 2 × MACs), other ops, the eval
+    forward's activation peak, bytes moved and FLOPs per byte (batch 1, fp32; tables in
+    MiB), train_macs (forward + backward), the final feature map's receptive field and
+    stride and whether its branches meet aligned (rf_note says why a field is empty),
+    published top-1/top-5 with their source.
 
     \b
     Examples:
@@ -716,6 +718,8 @@ def factorize_command(
     """The factorization study of "Rethinking the Inception Architecture": per FAMILY,
     each alternative's MACs, params and receptive field, its saving against the family's
     reference variant (the row whose `baseline` is true), and the paper's claim beside it.
+    Beside each saving, what it costs in traffic (batch 1, fp32): bytes moved, the
+    activation peak and FLOPs per byte (see `incprof memory`).
 
     Families: fact_5x5 (5×5 vs two 3×3), asym_3/5/7 (n×n vs 1×n + n×1), fact_3x3 (3×3 vs
     two 2×2), grid_reduction (conv then pool, pool then conv, parallel).
@@ -725,11 +729,13 @@ def factorize_command(
       incprof factorize
       incprof factorize fact_5x5 asym_7 --channels 256 --grid 14
     """
-    from incprof.columns import FACTORIZE_COLUMNS
+    from incprof.columns import FACTORIZE_COLUMNS, in_units
     from incprof.studies.factorization import factorize_records
 
     records = factorize_records(families, channels=channels, grid=grid)
-    columns = None if fmt in ("json", "csv") else FACTORIZE_COLUMNS
+    columns = None  # json and csv: every key, exact bytes
+    if fmt in ("table", "markdown"):
+        records, columns = in_units(records, FACTORIZE_COLUMNS)
     write_output(_render(records, fmt, columns), output)
 
 
