@@ -555,7 +555,8 @@ def latency_command(
     default="cuda",
     show_default=True,
     help="cuda: every tensor the trace allocates; cpu: less what CPU kernels skip (an eval "
-    "max pool's indices), as a CPU measurement sees it.",
+    "max pool's indices), as a CPU measurement sees it. A training step allocates the same "
+    "on both.",
 )
 @click.option(
     "--train",
@@ -577,7 +578,8 @@ def latency_command(
 @click.option(
     "--measured",
     is_flag=True,
-    help="Also run the real pass on the CPU (fp32) and add its measured peaks.",
+    help="Also run the real pass on the CPU in fp32 and add its measured peaks (they "
+    "compare with --device-convention cpu).",
 )
 @INPUT_OPTION
 @FORMAT_OPTION
@@ -604,9 +606,11 @@ def memory_command(
     and the training step's backward and total MACs. Tables show bytes in KiB or MiB
     (one unit per column, named in its header); json and csv give exact integer bytes.
 
-    --train shows a training step by kind instead. A step that cannot run (batch norm on
-    a 1×1 map at batch 1) is a row whose status says why, with a warning; the command
-    exits 2 only when no step ran.
+    --depth N breaks one variant down by module, each with its largest live activation
+    bytes, then a (total) row. --train shows a training step by kind instead: gradients,
+    optimizer state, activations saved for backward, forward and step peaks, and the total
+    at the step peak. A step that cannot run (batch norm on a 1×1 map at batch 1) is a row
+    whose status says why, with a warning; the command exits 2 only when no step ran.
 
     \b
     Examples:
