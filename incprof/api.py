@@ -26,6 +26,7 @@ from incprof.registry import (
 
 if TYPE_CHECKING:
     from incprof.analysis.latency import CudaTimer
+    from incprof.analysis.memory import MemoryAnalysis
 
 # The networks `incprof compare` shows when it is given none.
 MAIN_FAMILY = (
@@ -197,8 +198,10 @@ def compare_records(
         if progress:
             progress(f"[{i}/{len(names)}] {variant.name}")
         analysis = analyze_variant(variant, input_shape)
-        record = analysis.summary()
         shape = analysis.input_shape
+        record = analysis.summary()
+        unknown_ops = record.pop("unknown_ops")  # stays last of the cost keys
+        record.update(memory_figures(variant, shape), unknown_ops=unknown_ops)
         field = rf_analysis(variant, shape)
         final = field.final.record() if field.final else {}
         record["rf_size"] = final.get("size")
@@ -230,6 +233,19 @@ def compare_records(
             record["counter_errors"] = "; ".join(errors)
         records.append(record)
     return records
+
+
+def memory_figures(variant: Variant, input_shape: InputShape | None = None) -> dict[str, Any]:
+    """What compare and factorize show of memory: activation peak, bytes moved and
+    intensity of the eval forward (batch 1, fp32, the trace as is: device convention
+    "cuda"), and forward + backward MACs, read from the same trace as the MACs."""
+    figures = analysis("memory", variant, input_shape, dtype="fp32", device="cuda")
+    return {
+        "activation_peak_bytes_fp32": figures.activation_peak_bytes,
+        "bytes_moved_fp32": figures.bytes_moved,
+        "arithmetic_intensity_fp32": figures.arithmetic_intensity,
+        "train_macs": analysis("backward", variant, input_shape).train_macs,
+    }
 
 
 def add_baseline_ratios(records: list[dict[str, Any]], baseline: str) -> None:
@@ -383,3 +399,185 @@ def latency_records(
         cpu_min_run_time=cpu_min_run_time,
     )
     return [r.record() for r in results]
+
+
+def memory_records(
+    names: Sequence[str],
+    *,
+    input_shape: InputShape | None = None,
+    batch: int = 1,
+    dtypes: Sequence[str] = ("fp32",),
+    device: str = "cuda",
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """One record per (variant, dtype): the eval forward's activation peak and where it
+    occurs, input, parameter and buffer bytes, bytes moved and arithmetic intensity (see
+    :meth:`~incprof.analysis.memory.MemoryAnalysis.summary`), and beside them the
+    training step's ``backward_macs`` and ``train_macs`` at this batch. ``device`` is
+    the convention: "cuda" the trace as is, "cpu" without what CPU kernels skip."""
+    records = []
+    variants = [resolve(name, input_shape) for name in names]  # a bad name fails first
+    for i, variant in enumerate(variants, 1):
+        if progress:
+            progress(f"[{i}/{len(variants)}] {variant.name}")
+        step = analysis("backward", variant, input_shape, batch=batch)
+        for dtype in dtypes:
+            figures = analysis(
+                "memory", variant, input_shape, batch=batch, dtype=dtype, device=device
+            )
+            records.append(
+                {
+                    **figures.summary(),
+                    "backward_macs": step.backward_macs,
+                    "train_macs": step.train_macs,
+                }
+            )
+    return records
+
+
+# The ``module`` of the row that sums a network in ``incprof memory --depth``.
+TOTAL_ROW = "(total)"
+
+
+def memory_module_records(
+    name: str,
+    *,
+    input_shape: InputShape | None = None,
+    batch: int = 1,
+    dtypes: Sequence[str] = ("fp32",),
+    device: str = "cuda",
+    depth: int | None = 2,
+) -> tuple[list[MemoryAnalysis], list[dict[str, Any]]]:
+    """Per dtype, one variant's modules (at most ``depth`` deep), each with its subtree's
+    bytes, FLOPs, intensity and the most live activation bytes while it ran, then a
+    ``(total)`` row for the network (its live peak is the activation peak)."""
+    variant = resolve(name, input_shape)
+    analyses = []
+    rows = []
+    for dtype in dtypes:
+        figures = analysis("memory", variant, input_shape, batch=batch, dtype=dtype, device=device)
+        analyses.append(figures)
+        rows += [{"dtype": dtype, **row} for row in figures.by_module(depth)]
+        rows.append(
+            {
+                "dtype": dtype,
+                "module": TOTAL_ROW,
+                "type": "",
+                "bytes_read": figures.bytes_read,
+                "bytes_written": figures.bytes_written,
+                "bytes_moved": figures.bytes_moved,
+                "flops": figures.flops,
+                "arithmetic_intensity": figures.arithmetic_intensity,
+                "live_peak_bytes": figures.activation_peak_bytes,
+            }
+        )
+    return analyses, rows
+
+
+# What torch raises when batch norm in train mode sees one value per channel.
+_ONE_VALUE_PER_CHANNEL = "more than 1 value per channel"
+
+
+def step_memory_records(
+    names: Sequence[str],
+    *,
+    input_shape: InputShape | None = None,
+    batch: int = 1,
+    dtypes: Sequence[str] = ("fp32",),
+    optimizers: Sequence[str] = ("sgd",),
+    progress: Progress | None = None,
+) -> list[dict[str, Any]]:
+    """One record per (variant, dtype, optimizer): what a training step holds, by kind
+    (see :meth:`~incprof.analysis.training.StepMemory.summary`), with ``status`` "ok".
+    A step that cannot run (batch norm on a 1×1 map at batch 1) is a row whose ``status``
+    says why and what to change, its figures None; an eval forward that cannot run is
+    an :class:`InputError`, as everywhere."""
+    from incprof.columns import STEP_MEMORY_COLUMNS
+
+    records = []
+    variants = [resolve(name, input_shape) for name in names]
+    for i, variant in enumerate(variants, 1):
+        if progress:
+            progress(f"[{i}/{len(variants)}] {variant.name}: training step")
+        step = analysis("backward", variant, input_shape, batch=batch)
+        macs = {"backward_macs": step.backward_macs, "train_macs": step.train_macs}
+        configs = [(dtype, optimizer) for dtype in dtypes for optimizer in optimizers]
+        try:
+            held = [
+                analysis(
+                    "step_memory", variant, input_shape, batch=batch, dtype=d, optimizer=o
+                ).summary()
+                for d, o in configs
+            ]
+            records += [
+                {**dict.fromkeys(STEP_MEMORY_COLUMNS), **h, "status": "ok", **macs} for h in held
+            ]
+        except InputError as exc:
+            shape = "x".join(map(str, input_shape or variant.input_for()))
+            status = _step_skipped(str(exc))
+            records += [
+                {
+                    **dict.fromkeys(STEP_MEMORY_COLUMNS),
+                    "variant": variant.name,
+                    "input_shape": shape,
+                    "batch": batch,
+                    "dtype": dtype,
+                    "optimizer": optimizer,
+                    "status": status,
+                }
+                for dtype, optimizer in configs
+            ]
+    return records
+
+
+def _step_skipped(reason: str) -> str:
+    """A skipped step's status: what to change first where that is known, then why."""
+    if _ONE_VALUE_PER_CHANNEL in reason:
+        return f"skipped: batch norm in train mode needs a batch of 2 or more here ({reason})"
+    return f"skipped: {reason}"
+
+
+# measure_memory(variant, input_shape, *, batch, train, optimizer, device) -> an object
+# whose record() holds MEASURED_MEMORY_KEYS (incprof.analysis.measured_memory).
+MeasureMemory = Callable[..., Any]
+
+
+def join_measured_memory(
+    records: list[dict[str, Any]],
+    *,
+    train: bool = False,
+    device: str = "cpu",
+    measure: MeasureMemory | None = None,
+    progress: Progress | None = None,
+) -> None:
+    """Add the measured peaks (:data:`incprof.columns.MEASURED_MEMORY_KEYS`) to memory or
+    training-step records: the real pass runs once per (variant, input, batch, optimizer)
+    in fp32, on ``device``; rows in another dtype get blanks and a note saying so.
+    ``measure`` defaults to :func:`incprof.analysis.measured_memory.measure_memory`."""
+    from incprof.columns import MEASURED_MEMORY_KEYS
+
+    if measure is None:
+        from incprof.analysis.measured_memory import measure_memory as measure
+    measured: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for record in records:
+        if record["dtype"] != "fp32":
+            record.update(dict.fromkeys(MEASURED_MEMORY_KEYS))
+            record["measured_notes"] = "measured in fp32 only: see this variant's fp32 row"
+            continue
+        optimizer = record.get("optimizer", "sgd")
+        key = (record["variant"], record["input_shape"], record["batch"], optimizer)
+        if key not in measured:
+            if progress:
+                progress(f"measuring {record['variant']} at batch {record['batch']}")
+            shape = tuple(int(v) for v in record["input_shape"].split("x"))
+            variant = resolve(record["variant"], shape)
+            result = measure(
+                variant,
+                shape,
+                batch=record["batch"],
+                train=train,
+                optimizer=optimizer,
+                device=device,
+            )
+            measured[key] = {k: result.record()[k] for k in MEASURED_MEMORY_KEYS}
+        record.update(measured[key])

@@ -21,6 +21,7 @@ Examples:
   incprof compare googlenet_tv inception_v3 --counters torch,fvcore
   incprof show inception_v3 --depth 1
   incprof counters googlenet_tv --format markdown
+  incprof memory inception_v3 --train --batch 2   # training-step memory by kind
   incprof show incprof.models.googlenet:build_googlenet_tv   # any package.module:callable
   incprof report --out reports/
 """
@@ -315,9 +316,11 @@ def compare_command(
 ) -> None:
     """Side-by-side cost of VARIANTS (default: the main Inception family).
 
-    Columns: params, params_with_aux, MACs, FLOPs (= 2 × MACs), other ops, the final
-    feature map's receptive field and stride and whether its branches meet aligned (rf_note
-    says why a field is empty), published top-1/top-5 with their source.
+    Columns: params, params_with_aux, MACs, FLOPs (= 2 × MACs), other ops, the eval
+    forward's activation peak, bytes moved and FLOPs per byte (batch 1, fp32; tables in
+    MiB), train_macs (forward + backward), the final feature map's receptive field and
+    stride and whether its branches meet aligned (rf_note says why a field is empty),
+    published top-1/top-5 with their source.
 
     \b
     Examples:
@@ -336,7 +339,7 @@ def compare_command(
         latency_records,
         sort_records,
     )
-    from incprof.columns import compare_columns, compare_keys
+    from incprof.columns import compare_columns, compare_keys, in_units
     from incprof.parse import parse_input_shape, parse_sort
     from incprof.results import load_latency_results
 
@@ -389,7 +392,7 @@ def compare_command(
         records = sort_records(records, order[0], descending=order[1])
     columns = None  # json and csv: every key, for scripts
     if fmt in ("table", "markdown"):
-        columns = compare_columns(records, keys)
+        records, columns = in_units(records, compare_columns(records, keys), unit="MiB")
     write_output(_render(records, fmt, columns), output)
 
 
@@ -532,6 +535,181 @@ def latency_command(
         raise BadInput(f"no configuration ran ({len(records)} tried); {where}: {first['status']}")
 
 
+@cli.command("memory")
+@click.argument("variants", nargs=-1, required=True)
+@click.option(
+    "--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size."
+)
+@click.option(
+    "--dtype",
+    "dtype_text",
+    default="fp32",
+    show_default=True,
+    help="Comma-separated: fp32, bf16, fp16 (floating storages scale; integer ones keep "
+    "their size).",
+)
+@click.option(
+    "--device-convention",
+    "device",
+    type=click.Choice(["cuda", "cpu"]),
+    default="cuda",
+    show_default=True,
+    help="cuda: every tensor the trace allocates; cpu: less what CPU kernels skip (an eval "
+    "max pool's indices), as a CPU measurement sees it. A training step allocates the same "
+    "on both.",
+)
+@click.option(
+    "--train",
+    is_flag=True,
+    help="A training step instead: gradients, optimizer state, saved activations, peaks.",
+)
+@click.option(
+    "--optimizer",
+    "optimizer_text",
+    default=None,
+    help="With --train, comma-separated: sgd (momentum), adam  [default: sgd]",
+)
+@click.option(
+    "--depth",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Per-module rows of one VARIANT, this many levels deep, then a total row.",
+)
+@click.option(
+    "--measured",
+    is_flag=True,
+    help="Also run the real pass on the CPU in fp32 and add its measured peaks (they "
+    "compare with --device-convention cpu).",
+)
+@INPUT_OPTION
+@FORMAT_OPTION
+@OUTPUT_OPTION
+def memory_command(
+    variants: tuple[str, ...],
+    batch: int,
+    dtype_text: str,
+    device: str,
+    train: bool,
+    optimizer_text: str | None,
+    depth: int | None,
+    measured: bool,
+    input_text: str | None,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """Memory and bytes moved of VARIANTS, exact, from the meta-device trace.
+
+    Per variant and dtype: the activation peak of an eval forward and the module and
+    operator where it occurs, input, parameter and buffer bytes apart, bytes read,
+    written and moved (unfused eager: each ATen op reads its inputs and writes its
+    outputs; views move nothing), FLOPs (2 × MACs) and their intensity in FLOP per byte,
+    and the training step's backward and total MACs. Tables show bytes in KiB or MiB
+    (one unit per column, named in its header); json and csv give exact integer bytes.
+
+    --depth N breaks one variant down by module, each with its largest live activation
+    bytes, then a (total) row. --train shows a training step by kind instead: gradients,
+    optimizer state, activations saved for backward, forward and step peaks, and the total
+    at the step peak. A step that cannot run (batch norm on a 1×1 map at batch 1) is a row
+    whose status says why, with a warning; the command exits 2 only when no step ran.
+
+    \b
+    Examples:
+      incprof memory googlenet inception_v3 --dtype fp32,bf16
+      incprof memory inception_v3 --depth 1 --format markdown
+      incprof memory block_v3_fig10 --train --batch 8 --optimizer sgd,adam
+    """
+    from incprof.analysis.memory import DTYPES
+    from incprof.analysis.training import OPTIMIZERS
+    from incprof.api import (
+        join_measured_memory,
+        memory_module_records,
+        memory_records,
+        step_memory_records,
+    )
+    from incprof.columns import (
+        MEASURED_MEMORY_KEYS,
+        MEMORY_COLUMNS,
+        MEMORY_MODULE_COLUMNS,
+        STEP_MEMORY_COLUMNS,
+        bytes_text,
+        in_units,
+    )
+    from incprof.parse import parse_choices, parse_input_shape
+
+    with _as_option_error("--dtype"):
+        dtypes = parse_choices(dtype_text, list(DTYPES))
+    if optimizer_text is not None and not train:
+        raise BadInput("--optimizer sets the training step's optimizer; give --train too")
+    with _as_option_error("--optimizer"):
+        optimizers = parse_choices(optimizer_text or "sgd", list(OPTIMIZERS))
+    if depth is not None:
+        if len(variants) > 1:
+            raise BadInput(
+                f"--depth breaks down one VARIANT's modules; got {len(variants)} (one command each)"
+            )
+        if train or measured:
+            raise BadInput("--depth breaks down the eval forward; leave out --train and --measured")
+    with _as_option_error("--input"):
+        shape = parse_input_shape(input_text)
+    if measured:
+        _check_writable(output)  # before the real passes, not after
+
+    if depth is not None:
+        analyses, rows = memory_module_records(
+            variants[0], input_shape=shape, batch=batch, dtypes=dtypes, device=device, depth=depth
+        )
+        if fmt not in ("table", "markdown"):
+            write_output(_render(rows, fmt), output)
+            return
+        header = "".join(
+            f"{a.variant}  input {'x'.join(map(str, a.input_shape))}  batch {a.batch}  "
+            f"{a.dtype}  activation peak {bytes_text(a.activation_peak_bytes)} at "
+            f"{a.peak_module or 'root'} ({a.peak_operator})\n"
+            for a in analyses
+        )
+        shown, columns = in_units(rows, MEMORY_MODULE_COLUMNS)
+        write_output(header + "\n" + _render(shown, fmt, columns), output)
+        return
+
+    if train:
+        records = step_memory_records(
+            variants,
+            input_shape=shape,
+            batch=batch,
+            dtypes=dtypes,
+            optimizers=optimizers,
+            progress=_progress(),
+        )
+        keys = list(STEP_MEMORY_COLUMNS)
+    else:
+        records = memory_records(
+            variants,
+            input_shape=shape,
+            batch=batch,
+            dtypes=dtypes,
+            device=device,
+            progress=_progress(),
+        )
+        keys = list(MEMORY_COLUMNS)
+    if measured:
+        join_measured_memory(records, train=train, progress=_progress())
+        keys += MEASURED_MEMORY_KEYS
+    # A training step that could not run is a row saying why; exit 2 only if none ran.
+    skipped = {r["variant"]: r["status"] for r in records if r.get("status", "ok") != "ok"}
+    ran = len(skipped) < len({r["variant"] for r in records})
+    if ran:
+        for variant, status in skipped.items():
+            _warn(f"{variant}: {status}")
+    if fmt in ("table", "markdown"):
+        shown, columns = in_units(records, keys)
+        write_output(_render(shown, fmt, columns), output)
+    else:
+        write_output(_render(records, fmt), output)
+    if not ran:
+        variant, status = next(iter(skipped.items()))
+        raise BadInput(f"no training step ran; {variant}: {status}")
+
+
 @cli.command("factorize")
 @click.argument("families", nargs=-1)
 @click.option("--channels", type=click.IntRange(min=1), help="Input channels of every family.")
@@ -544,6 +722,8 @@ def factorize_command(
     """The factorization study of "Rethinking the Inception Architecture": per FAMILY,
     each alternative's MACs, params and receptive field, its saving against the family's
     reference variant (the row whose `baseline` is true), and the paper's claim beside it.
+    Beside each saving, what it costs in traffic (batch 1, fp32): bytes moved, the
+    activation peak and FLOPs per byte (see `incprof memory`).
 
     Families: fact_5x5 (5×5 vs two 3×3), asym_3/5/7 (n×n vs 1×n + n×1), fact_3x3 (3×3 vs
     two 2×2), grid_reduction (conv then pool, pool then conv, parallel).
@@ -553,11 +733,13 @@ def factorize_command(
       incprof factorize
       incprof factorize fact_5x5 asym_7 --channels 256 --grid 14
     """
-    from incprof.columns import FACTORIZE_COLUMNS
+    from incprof.columns import FACTORIZE_COLUMNS, in_units
     from incprof.studies.factorization import factorize_records
 
     records = factorize_records(families, channels=channels, grid=grid)
-    columns = None if fmt in ("json", "csv") else FACTORIZE_COLUMNS
+    columns = None  # json and csv: every key, exact bytes
+    if fmt in ("table", "markdown"):
+        records, columns = in_units(records, FACTORIZE_COLUMNS)
     write_output(_render(records, fmt, columns), output)
 
 

@@ -13,6 +13,15 @@ from typing import Any
 # incprof list: what each entry is (json and csv give every key, accuracy included).
 LIST_COLUMNS = ("variant", "family", "tag", "input_shape", "reproduces")
 
+# What compare and factorize add of memory and traffic: batch 1, fp32, the eval forward as
+# traced (device convention "cuda"); train_macs = forward + backward MACs (compare only).
+MEMORY_COMPARE_KEYS = (
+    "activation_peak_bytes_fp32",
+    "bytes_moved_fp32",
+    "arithmetic_intensity_fp32",
+    "train_macs",
+)
+
 # incprof compare, and the report's family overview: always, per measured counter, with
 # latency columns, and with a reference variant (--baseline); the notes last.
 COMPARE_KEYS = (
@@ -23,6 +32,7 @@ COMPARE_KEYS = (
     "macs",
     "flops",
     "other_ops",
+    *MEMORY_COMPARE_KEYS,
     "rf_size",
     "rf_stride",
     "rf_aligned",
@@ -96,6 +106,9 @@ FACTORIZE_COLUMNS = (
     "params",
     "macs",
     "saving_pct",
+    "bytes_moved_fp32",
+    "activation_peak_bytes_fp32",
+    "arithmetic_intensity_fp32",
     "paper_saving_pct",
     "agrees",
     "rf_size",
@@ -105,3 +118,126 @@ FACTORIZE_COLUMNS = (
 
 # incprof check: the rows that changed, each with its change worded.
 CHECK_COLUMNS = ("variant", "config", "metric", "baseline", "now", "change", "status", "reason")
+
+# incprof memory: the eval forward per (variant, dtype), the training step's MACs beside it.
+MEMORY_COLUMNS = (
+    "variant",
+    "input_shape",
+    "batch",
+    "dtype",
+    "device",
+    "activation_peak_bytes",
+    "peak_module",
+    "peak_operator",
+    "input_bytes",
+    "parameter_bytes",
+    "buffer_bytes",
+    "bytes_read",
+    "bytes_written",
+    "bytes_moved",
+    "flops",
+    "arithmetic_intensity",
+    "backward_macs",
+    "train_macs",
+)
+# incprof memory --depth N: per module, then the network's total.
+MEMORY_MODULE_COLUMNS = (
+    "dtype",
+    "module",
+    "type",
+    "bytes_read",
+    "bytes_written",
+    "bytes_moved",
+    "flops",
+    "arithmetic_intensity",
+    "live_peak_bytes",
+)
+# incprof memory --train: a training step per (variant, dtype, optimizer), by kind; status
+# says why a row is empty.
+STEP_MEMORY_COLUMNS = (
+    "variant",
+    "input_shape",
+    "batch",
+    "dtype",
+    "optimizer",
+    "status",
+    "parameter_bytes",
+    "buffer_bytes",
+    "input_bytes",
+    "gradient_bytes",
+    "optimizer_state_bytes",
+    "saved_bytes",
+    "forward_peak_bytes",
+    "step_peak_bytes",
+    "step_peak_phase",
+    "step_peak_module",
+    "step_peak_operator",
+    "total_peak_bytes",
+    "backward_macs",
+    "train_macs",
+)
+# incprof memory --measured: the real pass's peaks (incprof.analysis.measured_memory).
+MEASURED_MEMORY_KEYS = (
+    "measured_tracker_peak_bytes",
+    "measured_profiler_peak_bytes",
+    "measured_memtracker_peak_bytes",
+    "measured_cuda_peak_bytes",
+    "measured_notes",
+)
+
+# A table's byte units, largest first: a column takes the largest its values reach.
+BYTE_UNITS = (("MiB", 2**20), ("KiB", 2**10))
+
+
+def is_bytes_key(key: str) -> bool:
+    """Whether a record key holds a byte count (a 'bytes' word: bytes_moved, input_bytes)."""
+    return "bytes" in key.split("_")
+
+
+def unit_header(key: str, unit: str) -> str:
+    """The table header of a byte key in ``unit`` (bytes_moved_fp32 -> mib_moved_fp32), or
+    of an intensity (arithmetic_intensity_fp32 -> flop_per_byte_fp32)."""
+    if key.startswith("arithmetic_intensity"):
+        return "flop_per_byte" + key.removeprefix("arithmetic_intensity")
+    return "_".join(unit.lower() if word == "bytes" else word for word in key.split("_"))
+
+
+def column_unit(values: Sequence[Any]) -> str:
+    """KiB, or MiB once some value of the column reaches 1 MiB: one unit per column."""
+    largest = max((abs(v) for v in values if isinstance(v, int | float)), default=0)
+    return next((name for name, size in BYTE_UNITS if largest >= size), BYTE_UNITS[-1][0])
+
+
+def in_units(
+    records: Sequence[Mapping[str, Any]], columns: Sequence[str], *, unit: str | None = None
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The table view of ``records``: each byte column in one unit (``unit``, else the
+    column's own by :func:`column_unit`), its header naming it; intensity headed as FLOP
+    per byte. For console and Markdown tables only: JSON and CSV keep exact integer bytes."""
+    sizes = dict(BYTE_UNITS)
+    headers: dict[str, str] = {}
+    factors: dict[str, int] = {}
+    for key in columns:
+        if is_bytes_key(key):
+            chosen = unit or column_unit([r.get(key) for r in records])
+            headers[key], factors[key] = unit_header(key, chosen), sizes[chosen]
+        elif key.startswith("arithmetic_intensity"):
+            headers[key] = unit_header(key, "")
+    shown = [
+        {
+            headers.get(key, key): (
+                value / factors[key]
+                if key in factors and isinstance(value := r.get(key), int | float)
+                else r.get(key)
+            )
+            for key in columns
+        }
+        for r in records
+    ]
+    return shown, [headers.get(key, key) for key in columns]
+
+
+def bytes_text(nbytes: int) -> str:
+    """'5.36 MiB (5,619,712 bytes)': a byte count in a sentence, exact beside readable."""
+    unit = column_unit([nbytes])
+    return f"{nbytes / dict(BYTE_UNITS)[unit]:,.2f} {unit} ({nbytes:,} bytes)"

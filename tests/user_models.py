@@ -200,3 +200,11 @@ def transposed_net() -> nn.Module:
     return nn.Sequential(
         nn.Conv2d(3, 4, 3, stride=2, padding=1), nn.ConvTranspose2d(4, 4, 4, stride=2, padding=1)
     )
+
+
+def pooled_bn_net() -> nn.Module:
+    """Batch norm after a global pool: a training step needs a batch of 2 (one value per
+    channel at batch 1), as inception_v3's aux head does on its 1×1 map."""
+    return nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.BatchNorm2d(4), nn.Flatten()
+    )

@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from typing import Any, NamedTuple
 
 from incprof.analysis.analytic import analyze
+from incprof.analysis.memory import memory
 from incprof.analysis.receptive_field import Field, analyze_rf
+from incprof.analysis.trace import trace_variant
 from incprof.errors import InputError
 from incprof.registry import family_members, list_variants
 
@@ -117,8 +119,10 @@ def factorize_records(
     channels: int | None = None,
     grid: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Each alternative's cost and field beside its family's reference variant's, and the
-    paper's claim beside our saving. The ``baseline`` key marks the reference variant."""
+    """Each alternative's cost, traffic and field beside its family's reference variant's,
+    and the paper's claim beside our saving. The ``baseline`` key marks the reference
+    variant; ``bytes_moved_fp32``, ``activation_peak_bytes_fp32`` and
+    ``arithmetic_intensity_fp32`` are what a MAC saving costs in memory traffic."""
     known = factorization_families()
     chosen = list(families) or known
     for family in chosen:
@@ -136,6 +140,8 @@ def factorize_records(
             try:
                 cost = analyze(variant, input_shape=shape, overrides=overrides)
                 field = analyze_rf(variant, input_shape=shape, overrides=overrides)
+                # fp32, batch 1, the trace as is (device convention "cuda"), as compare's
+                traffic = memory(trace_variant(variant, input_shape=shape, overrides=overrides))
             except (RuntimeError, ValueError) as exc:
                 raise InputError(f"{variant.name} at {'x'.join(map(str, shape))}: {exc}") from None
             final = field.final.field if field.final else None
@@ -151,6 +157,9 @@ def factorize_records(
                 "params": cost.params,
                 "macs": cost.macs,
                 "saving_pct": saving,
+                "bytes_moved_fp32": traffic.bytes_moved,
+                "activation_peak_bytes_fp32": traffic.activation_peak_bytes,
+                "arithmetic_intensity_fp32": traffic.arithmetic_intensity,
                 "rf_size": "x".join(map(str, final.size)) if isinstance(final, Field) else None,
                 "rf_aligned": final.aligned if final else field.aligned,
                 "paper_claim": "",
