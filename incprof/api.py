@@ -237,9 +237,9 @@ def compare_records(
 
 def memory_figures(variant: Variant, input_shape: InputShape | None = None) -> dict[str, Any]:
     """What compare and factorize show of memory: activation peak, bytes moved and
-    intensity of the eval forward (batch 1, fp32, the trace as is: device convention
-    "cuda"), and forward + backward MACs, read from the same trace as the MACs."""
-    figures = analysis("memory", variant, input_shape, dtype="fp32", device="cuda")
+    intensity of the eval forward (batch 1, fp32), and forward + backward MACs, read
+    from the same trace as the MACs."""
+    figures = analysis("memory", variant, input_shape, dtype="fp32")
     return {
         "activation_peak_bytes_fp32": figures.activation_peak_bytes,
         "bytes_moved_fp32": figures.bytes_moved,
@@ -407,14 +407,12 @@ def memory_records(
     input_shape: InputShape | None = None,
     batch: int = 1,
     dtypes: Sequence[str] = ("fp32",),
-    device: str = "cuda",
     progress: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """One record per (variant, dtype): the eval forward's activation peak and where it
     occurs, input, parameter and buffer bytes, bytes moved and arithmetic intensity (see
     :meth:`~incprof.analysis.memory.MemoryAnalysis.summary`), and beside them the
-    training step's ``backward_macs`` and ``train_macs`` at this batch. ``device`` is
-    the convention: "cuda" the trace as is, "cpu" without what CPU kernels skip."""
+    training step's ``backward_macs`` and ``train_macs`` at this batch."""
     records = []
     variants = [resolve(name, input_shape) for name in names]  # a bad name fails first
     for i, variant in enumerate(variants, 1):
@@ -422,9 +420,7 @@ def memory_records(
             progress(f"[{i}/{len(variants)}] {variant.name}")
         step = analysis("backward", variant, input_shape, batch=batch)
         for dtype in dtypes:
-            figures = analysis(
-                "memory", variant, input_shape, batch=batch, dtype=dtype, device=device
-            )
+            figures = analysis("memory", variant, input_shape, batch=batch, dtype=dtype)
             records.append(
                 {
                     **figures.summary(),
@@ -445,7 +441,6 @@ def memory_module_records(
     input_shape: InputShape | None = None,
     batch: int = 1,
     dtypes: Sequence[str] = ("fp32",),
-    device: str = "cuda",
     depth: int | None = 2,
 ) -> tuple[list[MemoryAnalysis], list[dict[str, Any]]]:
     """Per dtype, one variant's modules (at most ``depth`` deep), each with its subtree's
@@ -455,7 +450,7 @@ def memory_module_records(
     analyses = []
     rows = []
     for dtype in dtypes:
-        figures = analysis("memory", variant, input_shape, batch=batch, dtype=dtype, device=device)
+        figures = analysis("memory", variant, input_shape, batch=batch, dtype=dtype)
         analyses.append(figures)
         rows += [{"dtype": dtype, **row} for row in figures.by_module(depth)]
         rows.append(

@@ -549,16 +549,6 @@ def latency_command(
     "their size).",
 )
 @click.option(
-    "--device-convention",
-    "device",
-    type=click.Choice(["cuda", "cpu"]),
-    default="cuda",
-    show_default=True,
-    help="cuda: every tensor the trace allocates; cpu: less what CPU kernels skip (an eval "
-    "max pool's indices), as a CPU measurement sees it. A training step allocates the same "
-    "on both.",
-)
-@click.option(
     "--train",
     is_flag=True,
     help="A training step instead: gradients, optimizer state, saved activations, peaks.",
@@ -578,8 +568,8 @@ def latency_command(
 @click.option(
     "--measured",
     is_flag=True,
-    help="Also run the real pass on the CPU in fp32 and add its measured peaks (they "
-    "compare with --device-convention cpu).",
+    help="Also run the real pass on the CPU in fp32 and add its measured peaks: a "
+    "function-level tracker, torch.profiler's allocator events and torch's MemTracker.",
 )
 @INPUT_OPTION
 @FORMAT_OPTION
@@ -588,7 +578,6 @@ def memory_command(
     variants: tuple[str, ...],
     batch: int,
     dtype_text: str,
-    device: str,
     train: bool,
     optimizer_text: str | None,
     depth: int | None,
@@ -656,7 +645,7 @@ def memory_command(
 
     if depth is not None:
         analyses, rows = memory_module_records(
-            variants[0], input_shape=shape, batch=batch, dtypes=dtypes, device=device, depth=depth
+            variants[0], input_shape=shape, batch=batch, dtypes=dtypes, depth=depth
         )
         if fmt not in ("table", "markdown"):
             write_output(_render(rows, fmt), output)
@@ -687,12 +676,12 @@ def memory_command(
             input_shape=shape,
             batch=batch,
             dtypes=dtypes,
-            device=device,
             progress=_progress(),
         )
         keys = list(MEMORY_COLUMNS)
     if measured:
-        join_measured_memory(records, train=train, progress=_progress())
+        # The CPU methods always; the CUDA column too, or its reason (no GPU here).
+        join_measured_memory(records, train=train, device="cuda", progress=_progress())
         keys += MEASURED_MEMORY_KEYS
     # A training step that could not run is a row saying why; exit 2 only if none ran.
     skipped = {r["variant"]: r["status"] for r in records if r.get("status", "ok") != "ok"}

@@ -14,7 +14,7 @@ from typing import Any
 LIST_COLUMNS = ("variant", "family", "tag", "input_shape", "reproduces")
 
 # What compare and factorize add of memory and traffic: batch 1, fp32, the eval forward as
-# traced (device convention "cuda"); train_macs = forward + backward MACs (compare only).
+# traced; train_macs = forward + backward MACs (compare only).
 MEMORY_COMPARE_KEYS = (
     "activation_peak_bytes_fp32",
     "bytes_moved_fp32",
@@ -125,7 +125,6 @@ MEMORY_COLUMNS = (
     "input_shape",
     "batch",
     "dtype",
-    "device",
     "activation_peak_bytes",
     "peak_module",
     "peak_operator",

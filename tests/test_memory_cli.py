@@ -21,7 +21,7 @@ from incprof.columns import (
     in_units,
     unit_header,
 )
-from incprof.registry import resolve
+from incprof.registry import get, resolve
 
 TWO_3X3 = "fact_5x5_two_3x3"
 MAP = 96 * 35 * 35 * 4  # one 96×35×35 fp32 activation: 470,400 bytes
@@ -178,7 +178,6 @@ def test_inception_v3_training_step_at_batch_1_says_to_use_batch_2():
         (("--optimizer", "adam"), "--optimizer sets the training step's optimizer; give --train"),
         (("block_reduced", "--depth", "1"), "--depth breaks down one VARIANT's modules; got 2"),
         (("--depth", "1", "--train"), "--depth breaks down the eval forward"),
-        (("--device-convention", "tpu"), "'tpu' is not one of 'cuda', 'cpu'"),
         (("--input", "3x8"), "--input must be CxHxW"),
         (("--batch", "0"), "Invalid value for '--batch'"),
     ],
@@ -196,14 +195,13 @@ def test_memory_unknown_variant_is_the_usual_line():
     assert "unknown variant 'fact_5x5_two_3x4'; did you mean fact_5x5_two_3x3" in result.output
 
 
-def test_cpu_convention_drops_the_eval_max_pool_indices():
-    cuda, cpu = (
-        records_of("memory", "grid_conv_then_pool", "--device-convention", device)[0]
-        for device in ("cuda", "cpu")
-    )
-    # 640 indices of 17×17, int64, written by the pool and never read.
-    assert cuda["bytes_written"] - cpu["bytes_written"] == 640 * 17 * 17 * 8
-    assert cpu["device"] == "cpu" and cpu["bytes_read"] == cuda["bytes_read"]
+def test_eval_max_pool_writes_its_indices():
+    # The CPU and CUDA kernels allocate an eval max pool's int64 indices too (measured:
+    # tests/test_measured_memory.py): 640 maps of 17×17, fp32 values and int64 indices.
+    figures = memory(trace_variant(get("grid_conv_then_pool")))
+    pool = figures.by_operator()["max_pool2d_with_indices"]
+    assert pool["bytes_written"] == 640 * 17 * 17 * (4 + 8)
+    assert pool["bytes_read"] == 640 * 35 * 35 * 4
 
 
 class FakeMeasured:
@@ -285,7 +283,7 @@ def test_compare_gains_memory_columns_after_other_ops():
 def test_compare_memory_columns_of_a_network_are_its_trace_figures():
     (record,) = records_of("compare", "inception_v3")
     trace = trace_variant(resolve("inception_v3"))
-    figures = memory(trace, dtype="fp32", device="cuda")
+    figures = memory(trace, dtype="fp32")
     assert record["activation_peak_bytes_fp32"] == figures.activation_peak_bytes
     assert record["bytes_moved_fp32"] == figures.bytes_moved
     assert record["arithmetic_intensity_fp32"] == figures.arithmetic_intensity

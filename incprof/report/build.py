@@ -16,7 +16,6 @@ from typing import Any
 from incprof import api
 from incprof.errors import InputError
 from incprof.files import write_into
-from incprof.parse import parse_input_shape
 from incprof.registry import resolve
 from incprof.report import markdown, plots
 from incprof.results import latency_rows, read_json
@@ -312,28 +311,12 @@ def _factorization_page() -> str:
         for r in rows:  # an alternative has one row per claim about it
             unique.setdefault(r["variant"], r)
         alternatives = [
-            {**_with_memory(r), "rf_kept": _sees_as_far(_field(r["rf_size"]), reference_rf)}
+            {**r, "rf_kept": _sees_as_far(_field(r["rf_size"]), reference_rf)}
             for r in unique.values()
         ]
         claims = [r for r in rows if r["paper_claim"]]
         families.append((family, alternatives, claims))
     return markdown.factorization_page(families, agreement_points=AGREEMENT_POINTS)
-
-
-def _with_memory(record: dict[str, Any]) -> dict[str, Any]:
-    """A factorize record with its forward's bytes moved, activation peak and intensity
-    (batch 1, fp32), from the memory analyzer where the record does not carry them."""
-    keys = ("bytes_moved_fp32", "activation_peak_bytes_fp32", "arithmetic_intensity_fp32")
-    if all(k in record for k in keys):
-        return record
-    shape = parse_input_shape(record["input_shape"])
-    memory = api.analysis("memory", resolve(record["variant"], shape), shape)
-    return {
-        **record,
-        "bytes_moved_fp32": memory.bytes_moved,
-        "activation_peak_bytes_fp32": memory.activation_peak_bytes,
-        "arithmetic_intensity_fp32": memory.arithmetic_intensity,
-    }
 
 
 def _read_results(path: Path) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from incprof.columns import COUNTER_COLUMNS, compare_columns, compare_keys
+from incprof.columns import COUNTER_COLUMNS, compare_columns, compare_keys, in_units
 from incprof.report.tables import render
 
 Record = Mapping[str, Any]
@@ -55,7 +55,7 @@ def overview_page(
     """The main family side by side, with published accuracy against cost: compare's
     table, the operators no formula knows listed under it rather than in a column."""
     columns = [c for c in compare_columns(records, compare_keys()) if c != "unknown_ops"]
-    table = _table(_link_variants(records, links), columns)
+    table = _table(*in_units(_link_variants(records, links), columns, unit="MiB"))
     unknown = [f"{r['variant']}: {r['unknown_ops']}" for r in records if r.get("unknown_ops")]
     notes = [
         CONVENTIONS,
@@ -67,6 +67,11 @@ def overview_page(
         "`top5` are published ImageNet accuracies (percent) with their source; incprof does "
         "not measure accuracy, and leaves the cells empty where no figure was published "
         "for that exact network.",
+        "`activation_peak_mib_fp32` is the most live activation memory of an eval forward "
+        "(batch 1, fp32), `mib_moved_fp32` the bytes its operators read and write (unfused "
+        "eager), `flop_per_byte_fp32` their arithmetic intensity and `train_macs` a training "
+        "step's forward + backward MACs: the [memory page](memory.md) has the conventions "
+        "and each network's live memory over the forward.",
     ]
     if unknown:
         notes.append("Operators no formula knows (not counted): " + "; ".join(unknown) + ".")

@@ -140,7 +140,7 @@ def factorize_records(
             try:
                 cost = analyze(variant, input_shape=shape, overrides=overrides)
                 field = analyze_rf(variant, input_shape=shape, overrides=overrides)
-                # fp32, batch 1, the trace as is (device convention "cuda"), as compare's
+                # fp32, batch 1, as compare's
                 traffic = memory(trace_variant(variant, input_shape=shape, overrides=overrides))
             except (RuntimeError, ValueError) as exc:
                 raise InputError(f"{variant.name} at {'x'.join(map(str, shape))}: {exc}") from None
