@@ -221,6 +221,20 @@ def _shortcut_cases():
         (_meta(2, 3, 4, 4), _meta(3), _meta(3), _meta(3), _meta(3), 0.1, 1e-3),
         {},
     )
+    for dtype in (torch.float32, torch.bfloat16, torch.float16):
+        x, w = _meta(2, 3, 4, 4, dtype=dtype), _meta(3, dtype=dtype)
+        yield (aten.native_batch_norm.default, (x, w, w, w, w, True, 0.1, 1e-3), {})
+    yield (aten.native_batch_norm.default, (_meta(2, 3), None, None, None, None, True, 0.1, 0), {})
+    yield aten.threshold_backward.default, (_meta(2, 3, 4, 4), _meta(2, 3, 4, 4), 0), {}
+    yield aten.threshold_backward.default, (_meta(2, 3, 4, 4), _meta(3, 4, 4), 0), {}
+    stats = _meta(3)
+    for mask in ([True, True, True], [False, True, True], [True, False, False]):
+        x = _meta(2, 3, 4, 4)
+        yield (
+            aten.native_batch_norm_backward.default,
+            (x, x, _meta(3), _meta(3), _meta(3), stats, stats, True, 1e-3, mask),
+            {},
+        )
 
 
 BATCH_NORMS = (aten.native_batch_norm.default, aten._native_batch_norm_legit_no_training.default)
@@ -236,10 +250,14 @@ def test_shape_shortcuts_match_torchs_meta_kernels() -> None:
         theirs, error = _torch_kernel(func, args, kwargs)
         if error is not None:
             assert mine is None, (func, [getattr(a, "shape", a) for a in args], error)
-        elif func in BATCH_NORMS:
+        elif func in BATCH_NORMS and not (len(args) > 5 and args[5] is True):
             # Eval batch norm saves no statistics: empty, as the CPU and CUDA kernels
             # return them (torch's meta kernel gives them the channels' size).
             assert _same(mine[0], theirs[0]) and [t.shape for t in mine[1:]] == [(0,), (0,)]
+        elif func is aten.native_batch_norm_backward.default:
+            # The gradients not asked for are None, as the CPU and CUDA kernels give them.
+            for asked, ours, torchs in zip(args[9], mine, theirs, strict=True):
+                assert _same(ours, torchs) if asked else ours is None
         elif mine is not None:
             assert _same(mine, theirs), (func, [getattr(a, "shape", a) for a in args])
     assert seen == set(SHORTCUTS)

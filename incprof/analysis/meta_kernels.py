@@ -60,12 +60,34 @@ def _window_size(
 
 
 def _batch_norm(args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
-    """Eval batch norm: the output, and two empty statistics (nothing is saved)."""
+    """Batch norm: the output, and the statistics saved for the backward: none in eval
+    (two empty tensors), the channels' mean and inverse std in training (float32 for a
+    16-bit input, as the kernels accumulate)."""
     x = args[0]
     training = bool(args[5]) if len(args) > 5 else True
-    if training or kwargs or not _plain(x):
-        return None  # training mode saves statistics: torch's kernel
-    return _empty(x.shape, x), _empty((0,), x), _empty((0,), x)
+    if kwargs or not _plain(x) or x.dim() < 2:
+        return None
+    if not training:
+        return _empty(x.shape, x), _empty((0,), x), _empty((0,), x)
+    stats = torch.float32 if x.dtype in (torch.float16, torch.bfloat16) else x.dtype
+    channels = (x.shape[1],)
+    return _empty(x.shape, x), _empty(channels, x, stats), _empty(channels, x, stats)
+
+
+def _batch_norm_backward(args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    """The gradients batch norm's backward is asked for (``output_mask``), None for the
+    rest, as the CPU and CUDA kernels return them (torch's meta kernel always gives the
+    input's gradient)."""
+    grad, x, weight = args[0], args[1], args[2]
+    if kwargs or len(args) < 10 or weight is None or not _plain(grad, x, weight):
+        return None
+    wants_input, wants_weight, wants_bias = args[9]
+    channels = (x.shape[1],)
+    return (
+        _empty(x.shape, x) if wants_input else None,
+        _empty(channels, weight) if wants_weight else None,
+        _empty(channels, weight) if wants_bias else None,
+    )
 
 
 def _no_training_batch_norm(args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
@@ -217,11 +239,21 @@ def _binary(args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     return _empty(x.shape, x)
 
 
+def _threshold_backward(args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    """ReLU's backward: the gradient where the input passed, one tensor of their shape."""
+    grad, x = args[0], args[1]
+    if kwargs or len(args) != 3 or not _plain(grad, x) or grad.shape != x.shape:
+        return None
+    return _empty(grad.shape, grad)
+
+
 SHORTCUTS: dict[Any, Shortcut] = {
     aten.add.Tensor: _binary,
     aten.sub.Tensor: _binary,
     aten.mul.Tensor: _binary,
     aten.native_batch_norm.default: _batch_norm,
+    aten.native_batch_norm_backward.default: _batch_norm_backward,
+    aten.threshold_backward.default: _threshold_backward,
     aten._native_batch_norm_legit_no_training.default: _no_training_batch_norm,
     aten.convolution.default: _convolution,
     aten.cat.default: _cat,
