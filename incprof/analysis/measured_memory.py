@@ -55,6 +55,8 @@ line.
 from __future__ import annotations
 
 import copy
+import os
+import sys
 import weakref
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager, nullcontext
@@ -258,11 +260,26 @@ def _existing(model: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
     return [x, *model.parameters(), *model.buffers()]
 
 
+@contextmanager
+def _kineto_quiet() -> Iterator[None]:
+    """Kineto logs its start and stop on file descriptor 2 from C++, past Python's
+    ``sys.stderr``: point the descriptor at /dev/null while the profiler runs."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def _profiler_peak(model: nn.Module, x: torch.Tensor, train: bool) -> int:
     """Method 2: the running sum of the CPU allocator's events, at its largest."""
     from torch.profiler import ProfilerActivity, profile
 
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+    with _kineto_quiet(), profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         _run(model, x, train)
     events = [
         e
