@@ -129,15 +129,13 @@ def timeline(
     trace: Trace,
     *,
     dtype: torch.dtype = torch.float32,
-    kinds: Iterable[str] = ("activation",),
 ) -> Timeline:
-    """Live bytes of the storages whose first role is in ``kinds``, op by op."""
-    wanted = set(kinds)
+    """Live bytes of the activation storages (gradients too, in a step), op by op."""
     sizes: dict[int, int] = {}
     allocated: dict[int, int] = defaultdict(int)
     freed: dict[int, int] = defaultdict(int)
     for s in trace.storages:
-        if s.role not in wanted or s.producer is None:
+        if s.role != "activation" or s.producer is None:
             continue
         size = in_dtype(s.nbytes, s.dtype, dtype)
         sizes[s.index] = size
