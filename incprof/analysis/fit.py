@@ -1,0 +1,147 @@
+"""Fitting a profile's factors to measured times: the calibration behind every prediction.
+
+Free figures (efficiencies, launch cost, gap) are searched in log space to minimize the
+mean squared log ratio of predicted to measured time, so that a 10% miss on a 1 ms run
+weighs what a 10% miss on a 60 ms run weighs. The search is a deterministic pattern
+search (no random start, no dependency beyond the standard library): the same samples and
+starting profile always give the same profile.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from incprof.analysis.predict import OpWork
+from incprof.analysis.profiles import CATEGORIES, DeviceProfile, Figure
+
+# What a factor may take: efficiencies in (0, 1], times in microseconds.
+BOUNDS = {
+    "compute_efficiency": (1e-3, 1.0),
+    "memory_efficiency": (1e-3, 1.0),
+    "launch_us": (1e-3, 1e4),
+    "gap_us": (1e-3, 1e4),
+}
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One measured time and the work it timed: a network run or a micro-benchmark."""
+
+    label: str
+    ops: tuple[OpWork, ...]
+    dtype: str
+    mode: str
+    measured_s: float
+
+
+class _Columns:
+    """A sample's ops as arrays, so that one evaluation of the fit is a few vector ops."""
+
+    def __init__(self, ops: Sequence[OpWork]) -> None:
+        self.count = len(ops)
+        kernels = [op for op in ops if op.kernel]
+        self.flops = np.array([op.flops for op in kernels], dtype=float)
+        self.bytes = np.array([op.bytes for op in kernels], dtype=float)
+        self.category = np.array([CATEGORIES.index(op.category) for op in kernels], dtype=int)
+        # How many ops (views and fused ones included) the host has launched by each kernel.
+        self.launched = np.array([i + 1 for i, op in enumerate(ops) if op.kernel], dtype=float)
+
+
+def total_s(columns: _Columns, profile: DeviceProfile, *, dtype: str, mode: str) -> float:
+    """``predict.op_times``'s total in closed form: on an overlapping device the run ends
+    at max over kernels j of (launch of j + all kernel time from j on), or at the last
+    launch; on a CPU the costs add up. Tests hold the two equal."""
+    compute_eff = np.array([profile.compute_eff(c) for c in CATEGORIES])[columns.category]
+    memory_eff = np.array([profile.memory_eff(c) for c in CATEGORIES])[columns.category]
+    peak = profile.peak(dtype).value * 1e12
+    bandwidth = profile.bandwidth_gbs.value * 1e9
+    launch = profile.launch_us.value * 1e-6 if mode == "eager" else 0.0
+    kernel = (
+        np.maximum(columns.flops / (compute_eff * peak), columns.bytes / (memory_eff * bandwidth))
+        + profile.gap_us.value * 1e-6
+    )
+    host_end = launch * columns.count
+    if not profile.host_overlap or not len(kernel):
+        return host_end + float(kernel.sum())
+    after = np.cumsum(kernel[::-1])[::-1]  # kernel time from each kernel to the end
+    return max(host_end, float(np.max(launch * columns.launched + after)))
+
+
+@dataclass(frozen=True)
+class Fit:
+    profile: DeviceProfile
+    rms_log_error: float  # of the fitted profile on the samples it was fitted to
+    evaluations: int
+
+
+def _bounds(key: str) -> tuple[float, float]:
+    return BOUNDS[key.partition(".")[0]]
+
+
+def fit(
+    samples: Sequence[Sample],
+    profile: DeviceProfile,
+    keys: Sequence[str],
+    *,
+    source: str,
+    max_evaluations: int = 4000,
+) -> Fit:
+    """Fit the figures named by ``keys`` (dotted, as ``DeviceProfile.figures``) to
+    ``samples``, starting from ``profile``'s values; the others stay as they are.
+
+    The fitted figures get kind ``fitted`` and ``source``, which should name the rows.
+    """
+    if not samples:
+        raise ValueError("fit needs at least one measured sample")
+    if any(s.measured_s <= 0 for s in samples):
+        raise ValueError("every measured time must be positive")
+    figures = profile.figures()
+    unknown = [k for k in keys if k not in figures and k.partition(".")[0] not in BOUNDS]
+    if unknown:
+        raise ValueError(f"cannot fit {unknown[0]!r}: not a factor of the profile")
+    default = {k: figures.get(k, figures.get(k.partition(".")[0] + ".default")) for k in keys}
+    x = [math.log(default[k].value if default[k] else 0.5) for k in keys]
+    evaluations = 0
+    columns = [_Columns(s.ops) for s in samples]
+
+    def cost(point: Sequence[float]) -> float:
+        nonlocal evaluations
+        evaluations += 1
+        trial = _with_values(profile, keys, point, source)
+        total = 0.0
+        for s, c in zip(samples, columns, strict=True):
+            predicted = total_s(c, trial, dtype=s.dtype, mode=s.mode)
+            total += math.log(predicted / s.measured_s) ** 2
+        return total / len(samples)
+
+    best = cost(x)
+    step = 1.0
+    while step > 1e-3 and evaluations < max_evaluations:
+        improved = False
+        for i, key in enumerate(keys):
+            low, high = (math.log(b) for b in _bounds(key))
+            for direction in (1.0, -1.0):
+                trial = list(x)
+                trial[i] = min(max(x[i] + direction * step, low), high)
+                if trial[i] == x[i]:
+                    continue
+                value = cost(trial)
+                if value < best:
+                    x, best, improved = trial, value, True
+                    break
+        if not improved:
+            step /= 2
+    return Fit(_with_values(profile, keys, x, source), math.sqrt(best), evaluations)
+
+
+def _with_values(
+    profile: DeviceProfile, keys: Sequence[str], point: Sequence[float], source: str
+) -> DeviceProfile:
+    figures: Mapping[str, Figure] = {
+        k: Figure(math.exp(v), "fitted", source) for k, v in zip(keys, point, strict=True)
+    }
+    return profile.with_figures(figures)

@@ -1,0 +1,385 @@
+"""Predicted latency: a roofline per ATen op of the trace, with launch costs, per mode.
+
+Each op that runs a kernel takes
+
+    kernel = max(FLOPs / (η_c[category] · peak[dtype]), bytes / (η_m[category] · bandwidth))
+             + gap
+
+with FLOPs = 2 × MACs (convolutions and matmuls; every other op is priced by its bytes)
+and bytes from the bytes-moved analyzer (:func:`incprof.analysis.memory.traffic`) in the
+dtype. Views and allocations (``view``, ``t``, ``empty``) run no kernel.
+
+The modes differ in what the host adds and what is fused:
+
+* ``eager`` — the host spends ``launch_us`` on every ATen op (views too) before the
+  kernel can start. On a GPU (``host_overlap``) the stream runs ahead of nothing: a kernel
+  starts when both its launch and the previous kernel are done, so small batches are
+  launch-bound and large ones device-bound. On a CPU the host runs the kernel itself and
+  the costs add up.
+* ``graph`` — a captured graph replayed: no host cost, each kernel still pays ``gap``.
+* ``compile`` — ``graph`` after two fusion rules (a fixed, stated idealization of what a
+  compiler does, not a model of inductor's choices):
+  1. an eval batch norm whose input is a convolution's output is folded into that
+     convolution's weights: no kernel, no bytes;
+  2. a pointwise op (activation, elementwise arithmetic) whose first input was written
+     by the kernel just before it is fused into that kernel: no kernel and no gap, and
+     the intermediate tensor is neither written nor read back (its bytes leave twice).
+
+Every op's prediction says which bound it sits on (``compute``, ``memory`` or, where the
+device waited for the host or the gap dominates, ``launch``). An operator no FLOP formula
+knows is priced by its bytes alone and named in ``Prediction.unpriced``: never silent.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+
+from incprof.analysis.formulas import cost_of
+from incprof.analysis.memory import DTYPES as MEMORY_DTYPES
+from incprof.analysis.memory import footprint, is_view
+from incprof.analysis.profiles import DeviceProfile
+from incprof.analysis.trace import ROOT, OpCall, TensorInfo, Trace
+
+aten = torch.ops.aten
+
+MODES = ("eager", "graph", "compile")
+DTYPES = ("fp32", "tf32", "bf16", "fp16")
+Bound = Literal["compute", "memory", "launch"]
+
+# formulas.Cost.category -> the profile's efficiency category.
+_CATEGORY = {
+    "conv": "conv",
+    "linear": "matmul",
+    "batch_norm": "norm",
+    "norm": "norm",
+    "activation": "pointwise",
+    "elementwise": "pointwise",
+    "dropout": "pointwise",
+    "softmax": "pointwise",
+    "upsample": "pointwise",
+    "pool": "pool",
+    "data_movement": "copy",
+}
+# Ops that allocate and run nothing on the device.
+_ALLOCATIONS = frozenset(
+    {
+        aten.empty.memory_format,
+        aten.empty_like.default,
+        aten.new_empty.default,
+        aten.empty_strided.default,
+    }
+)
+_EVAL_BATCH_NORM = frozenset(
+    {aten.native_batch_norm.default, aten._native_batch_norm_legit_no_training.default}
+)
+
+
+@dataclass(frozen=True)
+class OpWork:
+    """What one ATen op asks of the device, independent of any profile."""
+
+    index: int
+    module: str
+    operator: str
+    category: str  # a profile efficiency category (profiles.CATEGORIES)
+    kernel: bool  # False: a view or an allocation, or fused away (compile)
+    flops: int
+    bytes: int
+    fused_into: int | None = None  # compile: the op whose kernel absorbed this one
+
+
+def _storage_dtype(dtype: str) -> torch.dtype:
+    return MEMORY_DTYPES["fp32" if dtype == "tf32" else dtype]
+
+
+def work(trace: Trace, *, dtype: str = "bf16", mode: str = "eager") -> tuple[OpWork, ...]:
+    """Each op's category, FLOPs and bytes in ``dtype``, after ``mode``'s fusion rules."""
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
+    storage = _storage_dtype(dtype)
+    rows = []
+    for op in trace.ops:
+        priced = cost_of(op.func, op.args, op.kwargs, op.out)
+        category = _CATEGORY.get(priced.category, "other") if priced else "other"
+        flops = 2 * priced.macs if priced else 0
+        if is_view(op) or op.func in _ALLOCATIONS:
+            rows.append(OpWork(op.index, op.module, op.name, category, False, flops, 0))
+            continue
+        rows.append(
+            OpWork(op.index, op.module, op.name, category, True, flops, _bytes(op, storage))
+        )
+    if mode == "compile":
+        return _fuse(trace, rows, storage)
+    return tuple(rows)
+
+
+def _bytes(op: OpCall, dtype: torch.dtype) -> int:
+    seen: set[int] = set()
+    read = 0
+    for tensor in op.inputs:
+        if tensor.index not in seen:
+            seen.add(tensor.index)
+            read += footprint(tensor, dtype)
+    return read + sum(footprint(t, dtype) for t in op.outputs)
+
+
+def _first_tensor(op: OpCall) -> TensorInfo | None:
+    return next(iter(op.inputs), None)
+
+
+def _fuse(trace: Trace, rows: list[OpWork], dtype: torch.dtype) -> tuple[OpWork, ...]:
+    """Apply the two compile rules of the module docstring, in trace order."""
+    writer: dict[int, int] = {}  # storage -> the kernel (row index) that last wrote it
+    last_kernel: int | None = None
+    out = list(rows)
+    for i, op in enumerate(trace.ops):
+        row = out[i]
+        if not row.kernel:
+            continue
+        first = _first_tensor(op)
+        source = writer.get(first.storage) if first is not None else None
+        folded = (
+            op.func in _EVAL_BATCH_NORM
+            and source is not None
+            and trace.ops[source].func in (aten.convolution.default, aten._convolution.default)
+        )
+        fused = (
+            row.category == "pointwise"
+            and source is not None
+            and source == last_kernel
+            and first is not None
+            and all(t.shape == first.shape for t in op.outputs[:1])
+        )
+        if folded or fused:
+            target = _kernel_of(out, source)
+            saved = 0 if folded else 2 * footprint(first, dtype)
+            absorbed = 0 if folded else row.bytes
+            host = out[target]
+            out[target] = OpWork(
+                host.index,
+                host.module,
+                host.operator,
+                host.category,
+                True,
+                host.flops,
+                max(host.bytes + absorbed - saved, 0),
+            )
+            out[i] = OpWork(
+                row.index, row.module, row.operator, row.category, False, row.flops, 0, target
+            )
+            for t in op.outputs:
+                writer[t.storage] = source
+            continue
+        for t in op.outputs:
+            writer[t.storage] = i
+        last_kernel = i
+    return tuple(out)
+
+
+def _kernel_of(rows: Sequence[OpWork], index: int) -> int:
+    while rows[index].fused_into is not None:
+        index = rows[index].fused_into
+    return index
+
+
+@dataclass(frozen=True)
+class OpTime:
+    """One op's predicted share of the run, split by what bounds it."""
+
+    work: OpWork
+    compute_s: float  # its kernel's roofline time if compute-bound, else 0
+    memory_s: float  # ... if memory-bound, else 0
+    overhead_s: float  # gap, host launch (CPU), and time the device waited for the host
+    bound: Bound
+
+    @property
+    def time_s(self) -> float:
+        return self.compute_s + self.memory_s + self.overhead_s
+
+
+def op_times(
+    ops: Sequence[OpWork], profile: DeviceProfile, *, dtype: str, mode: str
+) -> tuple[OpTime, ...]:
+    """Simulate the stream: host launches (eager) and device kernels, op by op.
+
+    Each op's time is how far it moves the end of the run, so the times sum to the total.
+    """
+    peak = profile.peak(dtype).value * 1e12
+    bandwidth = profile.bandwidth_gbs.value * 1e9
+    launch = profile.launch_us.value * 1e-6 if mode == "eager" else 0.0
+    gap = profile.gap_us.value * 1e-6
+    host = device = end = 0.0  # when the host is free; the device; the run's end so far
+    times = []
+    for op in ops:
+        host += launch
+        kernel = compute = memory = 0.0
+        if op.kernel:
+            compute = op.flops / (profile.compute_eff(op.category) * peak) if op.flops else 0.0
+            memory = op.bytes / (profile.memory_eff(op.category) * bandwidth)
+            kernel = max(compute, memory)
+            if profile.host_overlap:
+                device = max(device, host) + kernel + gap
+            else:
+                host = device = max(device, host) + kernel + gap
+        moved = max(device, host) - end
+        end += moved
+        overhead = moved - kernel
+        on_compute = op.kernel and compute >= memory
+        bound: Bound = "launch" if overhead > kernel else "compute" if on_compute else "memory"
+        times.append(
+            OpTime(
+                op, kernel if on_compute else 0.0, 0.0 if on_compute else kernel, overhead, bound
+            )
+        )
+    return tuple(times)
+
+
+def predict_time_s(
+    ops: Sequence[OpWork], profile: DeviceProfile, *, dtype: str, mode: str
+) -> float:
+    """The predicted seconds of one forward: the end of the simulated stream."""
+    return sum(t.time_s for t in op_times(ops, profile, dtype=dtype, mode=mode))
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """A forward's predicted time on one device profile, with each op's bound."""
+
+    variant: str
+    input_shape: tuple[int, ...]
+    batch: int
+    dtype: str
+    mode: str
+    profile: DeviceProfile
+    ops: tuple[OpTime, ...]
+    modules: tuple[tuple[str, str, int, int], ...]  # (name, type, first_op, end_op)
+    unpriced: tuple[str, ...]  # operators priced by their bytes alone (no FLOP formula)
+
+    @property
+    def time_ms(self) -> float:
+        return 1e3 * sum(t.time_s for t in self.ops)
+
+    @property
+    def kernels(self) -> int:
+        return sum(t.work.kernel for t in self.ops)
+
+    def shares(self, ops: Iterable[OpTime] | None = None) -> dict[str, float]:
+        """Seconds spent compute-bound, memory-bound and on overhead."""
+        ops = self.ops if ops is None else tuple(ops)
+        return {
+            "compute": sum(t.compute_s for t in ops),
+            "memory": sum(t.memory_s for t in ops),
+            "launch": sum(t.overhead_s for t in ops),
+        }
+
+    def by_module(self, depth: int | None = None) -> list[dict[str, Any]]:
+        """One row per module call (at most ``depth`` dots deep): its subtree's predicted
+        time, split into compute-, memory- and launch-bound seconds, the dominant bound and
+        how many times the next one it is."""
+        rows = []
+        seen = set()
+        for name, type_, _first, _end in self.modules:
+            if (depth is not None and name.count(".") + 1 > depth) or name in seen:
+                continue
+            seen.add(name)
+            prefix = name + "."
+            mine = [
+                t for t in self.ops if t.work.module == name or t.work.module.startswith(prefix)
+            ]
+            rows.append({"module": name, "type": type_, **_bound_record(self.shares(mine))})
+        root = [t for t in self.ops if t.work.module == ROOT]
+        if root:
+            rows.append({"module": ROOT, "type": "functional", **_bound_record(self.shares(root))})
+        return rows
+
+    def by_operator(self) -> dict[str, dict[str, Any]]:
+        groups: dict[str, list[OpTime]] = defaultdict(list)
+        for t in self.ops:
+            groups[t.work.operator].append(t)
+        return {
+            name: {
+                "calls": len(ops),
+                "kernels": sum(t.work.kernel for t in ops),
+                **_bound_record(self.shares(ops)),
+            }
+            for name, ops in groups.items()
+        }
+
+    def summary(self) -> dict[str, Any]:
+        shares = self.shares()
+        total = sum(shares.values())
+        peak = self.profile.peak(self.dtype)
+        return {
+            "variant": self.variant,
+            "input_shape": "x".join(map(str, self.input_shape)),
+            "batch": self.batch,
+            "dtype": self.dtype,
+            "mode": self.mode,
+            "device": self.profile.name,
+            "predicted_ms": self.time_ms,
+            "kernels": self.kernels,
+            "compute_pct": _pct(shares["compute"], total),
+            "memory_pct": _pct(shares["memory"], total),
+            "launch_pct": _pct(shares["launch"], total),
+            "bound": _dominant(shares)[0],
+            "peak_tflops": peak.value,
+            "bandwidth_gbs": self.profile.bandwidth_gbs.value,
+            "profile": self.profile.source,
+            "unpriced": ", ".join(self.unpriced),
+        }
+
+
+def _pct(part: float, total: float) -> float | None:
+    return 100 * part / total if total else None
+
+
+def _dominant(shares: Mapping[str, float]) -> tuple[str, float | None]:
+    ranked = sorted(shares.items(), key=lambda kv: -kv[1])
+    (first, a), (_, b) = ranked[0], ranked[1]
+    return first, (a / b if b else None)
+
+
+def _bound_record(shares: Mapping[str, float]) -> dict[str, Any]:
+    total = sum(shares.values())
+    bound, ratio = _dominant(shares)
+    return {
+        "predicted_ms": 1e3 * total,
+        "compute_ms": 1e3 * shares["compute"],
+        "memory_ms": 1e3 * shares["memory"],
+        "launch_ms": 1e3 * shares["launch"],
+        "bound": bound if total else "",
+        "bound_ratio": ratio,
+    }
+
+
+def predict(
+    trace: Trace, profile: DeviceProfile, *, dtype: str = "bf16", mode: str = "eager"
+) -> Prediction:
+    """The predicted forward time of an eval trace on ``profile``, in ``dtype`` and ``mode``."""
+    profile.peak(dtype)  # a profile without the dtype is an error before any work
+    ops = work(trace, dtype=dtype, mode=mode)
+    unpriced = sorted(
+        {
+            op.name
+            for op, w in zip(trace.ops, ops, strict=True)
+            if w.kernel and w.category == "other"
+        }
+    )
+    return Prediction(
+        variant=trace.name,
+        input_shape=tuple(trace.input_shape),
+        batch=trace.batch,
+        dtype=dtype,
+        mode=mode,
+        profile=profile,
+        ops=op_times(ops, profile, dtype=dtype, mode=mode),
+        modules=tuple((m.name, m.type, m.first_op, m.end_op) for m in trace.modules),
+        unpriced=tuple(unpriced),
+    )
