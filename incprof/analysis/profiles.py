@@ -240,7 +240,9 @@ def builtin(name: str) -> DeviceProfile:
     """A shipped profile by name, as stored (``cpu``'s run-time figures not yet measured)."""
     names = builtin_names()
     if name not in names:
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.4)
+        prefixed = [n for n in names if n.startswith(name.lower())]
+        close = [*prefixed, *difflib.get_close_matches(name.lower(), names, n=3, cutoff=0.4)]
+        close = list(dict.fromkeys(close))[:3]
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise ProfileError(f"unknown device {name!r}{hint} (known: {', '.join(names)})")
     text = (resources.files("incprof") / "profiles" / f"{name}.json").read_text(encoding="utf-8")
