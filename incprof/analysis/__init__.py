@@ -21,6 +21,7 @@ ANALYZERS: dict[str, str] = {
     "receptive_field": "incprof.analysis.receptive_field:receptive_fields",
     "memory": "incprof.analysis.memory:memory",
     "backward": "incprof.analysis.training:backward",
+    "predict": "incprof.analysis.predict:predict",
 }
 # Functions of a training step's trace (``trace_module(..., training=True)``).
 STEP_ANALYZERS: dict[str, str] = {

@@ -42,7 +42,7 @@ import torch
 from incprof.analysis.formulas import cost_of
 from incprof.analysis.memory import DTYPES as MEMORY_DTYPES
 from incprof.analysis.memory import footprint, is_view
-from incprof.analysis.profiles import DeviceProfile
+from incprof.analysis.profiles import DeviceProfile, builtin
 from incprof.analysis.trace import ROOT, OpCall, TensorInfo, Trace
 
 aten = torch.ops.aten
@@ -359,10 +359,19 @@ def _bound_record(shares: Mapping[str, float]) -> dict[str, Any]:
     }
 
 
+DEFAULT_DEVICE = "h100-sxm"  # the profile whose factors were fitted to measured networks
+
+
 def predict(
-    trace: Trace, profile: DeviceProfile, *, dtype: str = "bf16", mode: str = "eager"
+    trace: Trace,
+    profile: DeviceProfile | None = None,
+    *,
+    dtype: str = "bf16",
+    mode: str = "eager",
 ) -> Prediction:
-    """The predicted forward time of an eval trace on ``profile``, in ``dtype`` and ``mode``."""
+    """The predicted forward time of an eval trace on ``profile`` (default: the built-in
+    ``DEFAULT_DEVICE``), in ``dtype`` and ``mode``."""
+    profile = profile or builtin(DEFAULT_DEVICE)
     profile.peak(dtype)  # a profile without the dtype is an error before any work
     ops = work(trace, dtype=dtype, mode=mode)
     unpriced = sorted(
