@@ -185,10 +185,15 @@ def summarize(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "median_abs_error_pct": statistics.median(errors),
             "worst_abs_error_pct": max(errors),
         }
-        for (p, f, b, m), errors in sorted(
-            groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][2], kv[0][3] == "all")
-        )
+        for (p, f, b, m), errors in sorted(groups.items(), key=lambda kv: _order(*kv[0]))
     ]
+
+
+def _order(platform_: str, fit_: str, batch: int, mode: str) -> tuple:
+    """H100 before CPU, each fit's batches in order, each batch's modes before "all"."""
+    platforms = list(PLATFORM_TITLE)
+    rank = platforms.index(platform_) if platform_ in platforms else len(platforms)
+    return (rank, platform_, fit_, batch, mode == "all", mode)
 
 
 def rankings(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -392,7 +397,8 @@ def write_profiles(fitted: DeviceProfile, keys: Sequence[str]) -> list[Path]:
     figures = fitted.figures()
     written = []
     for name in (H100_PROFILE, *COPIED_TO):
-        data = builtin(name).to_dict()
+        path = folder / f"{name}.json"
+        data = json.loads(path.read_text(encoding="utf-8"))  # the datasheet figures as written
         for group in ("compute_efficiency", "memory_efficiency"):
             data[group] = {k: v for k, v in data[group].items() if f"{group}.{k}" in keys}
         for key in keys:
@@ -404,8 +410,8 @@ def write_profiles(fitted: DeviceProfile, keys: Sequence[str]) -> list[Path]:
                 data[group][sub] = figure.record()
             else:
                 data[group] = figure.record()
-        profile_from_dict(data, origin=f"{name}.json")  # what is written must load
-        written.append(write_text(folder / f"{name}.json", json.dumps(data, indent=2) + "\n"))
+        profile_from_dict(data, origin=str(path))  # what is written must load
+        written.append(write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n"))
     return written
 
 
