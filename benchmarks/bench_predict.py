@@ -291,10 +291,15 @@ def predicted_ms(sample: Sample, profile: DeviceProfile) -> float:
 def starting(
     profile: DeviceProfile, keys: Sequence[str], values: Mapping[str, float]
 ) -> DeviceProfile:
-    """``profile`` with the fitted keys at fixed starting values: a fit never starts from
-    what a profile file holds, so rewriting the file does not move the next fit."""
+    """``profile``'s device figures with the fitted keys at fixed starting values and no
+    per-category efficiency beyond those fitted: a fit never starts from what a profile file
+    holds, so rewriting the file does not move the next fit."""
+    data = profile.to_dict()
+    for group in ("compute_efficiency", "memory_efficiency"):
+        data[group] = {"default": data[group]["default"]}
+    bare = profile_from_dict(data, origin=profile.origin)
     start = {k: Figure(values[k.partition(".")[0]], "assumed", "the fit's start") for k in keys}
-    return profile.with_figures(start)
+    return bare.with_figures(start)
 
 
 def rounded(profile: DeviceProfile, keys: Sequence[str]) -> DeviceProfile:

@@ -86,3 +86,20 @@ def test_probes_give_each_figure_its_median(bench):
     assert median["launch_us"].value == 2.0
     assert median["launch_us"].kind == "measured"
     assert "median of 3 probes" in median["launch_us"].source
+
+
+def test_a_fit_starts_from_fixed_values_whatever_the_file_holds(bench):
+    """A profile already holding a fitted per-category efficiency (a rewritten file) must
+    not leak it into a fit that does not free it: the same rows give the same profile."""
+    fitted = bench.builtin("h100-sxm").with_figures(
+        {
+            "memory_efficiency.conv": Figure(0.29, "fitted", "an earlier run"),
+            "compute_efficiency.default": Figure(0.17, "fitted", "an earlier run"),
+        }
+    )
+    start = bench.starting(fitted, bench.BASE_KEYS, bench.START)
+    figures = start.figures()
+    assert "memory_efficiency.conv" not in figures
+    assert figures["compute_efficiency.default"].value == bench.START["compute_efficiency"]
+    assert figures["launch_us"].value == bench.START["launch_us"]
+    assert figures["peak_tflops.bf16"] == fitted.figures()["peak_tflops.bf16"]
