@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from incprof import __version__
+from incprof.analysis.profiles import builtin_names
 from incprof.errors import InputError
 
 EXAMPLES = """\b
@@ -790,8 +791,9 @@ def memory_command(
     "device_name",
     metavar="NAME",
     default=None,
-    help="A built-in profile: a100-sxm, h100-pcie, h100-sxm, h200, l4, rtx-4090, or cpu "
-    "(this machine, measured now) [default: h100-sxm, the profile fitted on measured times].",
+    help=f"A built-in profile: {', '.join(builtin_names())}; cpu is this machine, its peak, "
+    "copy bandwidth and launch cost measured now (a few seconds) [default: h100-sxm, whose "
+    "factors are fitted on the committed H100 measurements].",
 )
 @click.option(
     "--profile",
