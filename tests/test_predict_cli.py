@@ -156,7 +156,7 @@ def bad_profile(tmp_path, text: str) -> str:
         (["--device", "l4", "--profile", "{}"], "give one of them"),
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+def test_predict_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     if "--profile" in args:
         at = args.index("--profile") + 1
         args = [*args[:at], bad_profile(tmp_path, args[at]), *args[at + 1 :]]
