@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from incprof import __version__
+from incprof.analysis.profiles import builtin_names
 from incprof.errors import InputError
 
 EXAMPLES = """\b
@@ -22,6 +23,7 @@ Examples:
   incprof show inception_v3 --depth 1
   incprof counters googlenet_tv --format markdown
   incprof memory inception_v3 --train --batch 2   # training-step memory by kind
+  incprof predict inception_v3 --device h100-sxm --batch 1,256 --mode eager,graph
   incprof show incprof.models.googlenet:build_googlenet_tv   # any package.module:callable
   incprof report --out reports/
 """
@@ -189,6 +191,53 @@ def _render(
     return render(records, fmt, columns)
 
 
+PREDICT_DTYPE_OPTION = click.option(
+    "--predict-dtype",
+    type=click.Choice(["fp32", "tf32", "bf16", "fp16"]),
+    default=None,
+    help="dtype of the predicted columns: fp32, tf32, bf16, fp16 [default: bf16 on a GPU "
+    "profile, fp32 on cpu].",
+)
+PREDICT_MODE_OPTION = click.option(
+    "--predict-mode",
+    type=click.Choice(["eager", "graph", "compile"]),
+    default="eager",
+    show_default=True,
+    help="Mode of the predicted columns (eager: plain PyTorch, as a user runs it).",
+)
+
+
+def _predict_option(what: str) -> Any:
+    return click.option(
+        "--predict",
+        "predict_device",
+        metavar="DEVICE",
+        default=None,
+        help=f"Add {what} predicted on DEVICE (a built-in profile such as h100-sxm, cpu "
+        "measured now, or a profile FILE; see `incprof predict`).",
+    )
+
+
+def _predicted_footer(records: Sequence[dict[str, Any]]) -> str:
+    """The line under a table that names the profile and configuration of its predicted
+    columns: a prediction is never shown without the profile it used."""
+    seen = dict.fromkeys(
+        (r["predicted_profile"], r["predicted_config"]) for r in records if "predicted_ms" in r
+    )
+    return "".join(f"predicted on {profile}, {config}\n" for profile, config in seen)
+
+
+def _resolve_profile(spec: str) -> Any:
+    """A device name or profile file; ``cpu`` is measured now, which takes a few seconds.
+    A bad one is a ProfileError whose line names the device or file (and close names)."""
+    from incprof.api import device_profile
+
+    progress = _progress()
+    if spec == "cpu" and progress:
+        progress("measuring this CPU's peak, copy bandwidth and per-op launch cost")
+    return device_profile(spec)
+
+
 @click.group(
     cls=IncprofGroup, epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]}
 )
@@ -296,8 +345,11 @@ def show_command(
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Batch of the latency columns.",
+    help="Batch of the latency and predicted columns.",
 )
+@_predict_option("predicted_ms (and the bound it sits on)")
+@PREDICT_DTYPE_OPTION
+@PREDICT_MODE_OPTION
 @INPUT_OPTION
 @FORMAT_OPTION
 @OUTPUT_OPTION
@@ -310,6 +362,9 @@ def compare_command(
     results: str | None,
     device: str,
     batch: int,
+    predict_device: str | None,
+    predict_dtype: str | None,
+    predict_mode: str,
     input_text: str | None,
     fmt: str,
     output: Path | None,
@@ -322,11 +377,16 @@ def compare_command(
     stride and whether its branches meet aligned (rf_note says why a field is empty),
     published top-1/top-5 with their source.
 
+    --predict DEVICE adds the forward's predicted time at --batch (see `incprof predict`),
+    in bf16 on a GPU and fp32 on cpu unless --predict-dtype, eager unless --predict-mode;
+    a line under the table names the profile and its source.
+
     \b
     Examples:
       incprof compare
       incprof compare googlenet_tv inception_v3 --counters analytic,torch,fvcore
       incprof compare --baseline googlenet --sort -macs
+      incprof compare googlenet inception_v3 --predict h100-sxm --batch 32 --predict-mode graph
       incprof compare googlenet_tv inception_v3 --batch 32 \\
         --results benchmarks/results/latency_parity_h100-80gb-hbm3.json
     """
@@ -339,7 +399,7 @@ def compare_command(
         latency_records,
         sort_records,
     )
-    from incprof.columns import compare_columns, compare_keys, in_units
+    from incprof.columns import PREDICTED_NOTES, compare_columns, compare_keys, in_units
     from incprof.parse import parse_input_shape, parse_sort
     from incprof.results import load_latency_results
 
@@ -356,9 +416,17 @@ def compare_command(
         names.append(baseline)
     with _as_option_error("--input"):
         shape = parse_input_shape(input_text)
-    keys = compare_keys(counters, latency=bool(latency or results), baseline=bool(baseline))
+    keys = compare_keys(
+        counters,
+        latency=bool(latency or results),
+        baseline=bool(baseline),
+        predicted=predict_device is not None,
+    )
     with _as_option_error("--sort"):
         order = parse_sort(sort_column, keys) if sort_column is not None else None
+    if predict_dtype is not None and predict_device is None:
+        raise BadInput("--predict-dtype sets the dtype of --predict's columns; give --predict too")
+    profile = _resolve_profile(predict_device) if predict_device else None
     saved = load_latency_results(results) if results else None
     if saved is not None and not any(r.get("batch") == batch for r in saved):
         found = sorted({r["batch"] for r in saved if isinstance(r.get("batch"), int)})
@@ -385,6 +453,20 @@ def compare_command(
                 f"{', '.join(missing)}: its latency columns are blank",
                 err=True,
             )
+    footer = ""
+    if profile is not None:
+        from incprof.api import add_predictions
+
+        add_predictions(
+            records,
+            names,
+            profile=profile,
+            dtype=predict_dtype,
+            mode=predict_mode,
+            batch=batch,
+            input_shape=shape,
+        )
+        footer = _predicted_footer(records)
     if baseline:
         with _as_option_error("--baseline"):
             add_baseline_ratios(records, baseline)
@@ -392,7 +474,10 @@ def compare_command(
         records = sort_records(records, order[0], descending=order[1])
     columns = None  # json and csv: every key, for scripts
     if fmt in ("table", "markdown"):
-        records, columns = in_units(records, compare_columns(records, keys), unit="MiB")
+        shown = [k for k in compare_columns(records, keys) if k not in PREDICTED_NOTES]
+        records, columns = in_units(records, shown, unit="MiB")
+        write_output(_render(records, fmt, columns) + footer, output)
+        return
     write_output(_render(records, fmt, columns), output)
 
 
@@ -807,14 +892,150 @@ def memory_command(
         raise BadInput(f"no training step ran; {variant}: {status}")
 
 
+@cli.command("predict")
+@click.argument("variants", nargs=-1, required=True)
+@click.option(
+    "--device",
+    "device_name",
+    metavar="NAME",
+    default=None,
+    help=f"A built-in profile: {', '.join(builtin_names())}; cpu is this machine, its peak, "
+    "copy bandwidth and launch cost measured now (a few seconds) [default: h100-sxm, whose "
+    "factors are fitted on the committed H100 measurements].",
+)
+@click.option(
+    "--profile",
+    "profile_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A profile FILE instead (incprof calibrate --out, or written by hand).",
+)
+@click.option(
+    "--batch", "batch_text", default="1", show_default=True, help="Batch sizes, e.g. 1,32,256."
+)
+@click.option(
+    "--dtype",
+    "dtype_text",
+    default=None,
+    help="Comma-separated: fp32, tf32, bf16, fp16 [default: bf16 on a GPU profile, as "
+    "inference runs there; fp32 on a CPU one].",
+)
+@click.option(
+    "--mode",
+    "mode_text",
+    default="eager",
+    show_default=True,
+    help="Comma-separated: eager (plain PyTorch, as a user runs it: host launch cost per "
+    "op), graph (a replayed CUDA graph), compile (graph with fusions).",
+)
+@click.option(
+    "--depth",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Per-module rows, this many levels deep, then a total row per configuration.",
+)
+@INPUT_OPTION
+@FORMAT_OPTION
+@OUTPUT_OPTION
+def predict_command(
+    variants: tuple[str, ...],
+    device_name: str | None,
+    profile_path: str | None,
+    batch_text: str,
+    dtype_text: str | None,
+    mode_text: str,
+    depth: int | None,
+    input_text: str | None,
+    fmt: str,
+    output: Path | None,
+) -> None:
+    """Predicted latency of VARIANTS on a device profile, without running them.
+
+    Per ATen op of the meta-device trace: max(FLOPs / (η_c · peak), bytes / (η_m ·
+    bandwidth)) plus the mode's overhead (eager: the host's launch cost per op, which the
+    GPU waits on at small batches; graph: a gap per kernel; compile: graph after folding
+    batch norm into convolutions and fusing pointwise ops into their producer). Each row
+    says which share of the time is compute-, memory- and launch-bound, and the dominant
+    bound. The profile used and the kind of its figures (datasheet, measured, fitted,
+    assumed) are named under the table and in every json/csv record (`profile`); the
+    prediction's error against measured times is on the report's "Predicted vs measured"
+    page.
+
+    \b
+    Examples:
+      incprof predict inception_v3 googlenet --batch 1,32,256
+      incprof predict inception_v3 --device a100-sxm --mode graph,compile --depth 1
+      incprof predict bn_inception --device l4 --dtype fp16 --batch 8 --format json
+    """
+    from incprof.analysis.predict import DTYPES, MODES
+    from incprof.api import DEFAULT_PROFILE, predict_records
+    from incprof.columns import PREDICT_COLUMNS, PREDICT_MODULE_COLUMNS
+    from incprof.parse import parse_batches, parse_choices, parse_input_shape
+
+    if device_name is not None and profile_path is not None:
+        raise BadInput("--device names a built-in profile, --profile a file: give one of them")
+    with _as_option_error("--batch"):
+        batches = parse_batches(batch_text)
+    with _as_option_error("--dtype"):
+        dtypes = parse_choices(dtype_text, DTYPES) if dtype_text is not None else None
+    with _as_option_error("--mode"):
+        modes = parse_choices(mode_text, MODES)
+    with _as_option_error("--input"):
+        shape = parse_input_shape(input_text)
+    if profile_path is not None:
+        from incprof.analysis.profiles import load
+
+        profile = load(profile_path)
+    else:
+        profile = _resolve_profile(device_name or DEFAULT_PROFILE)
+    records = predict_records(
+        variants,
+        profile=profile,
+        dtypes=dtypes,
+        batches=batches,
+        modes=modes,
+        depth=depth,
+        input_shape=shape,
+        progress=_progress(),
+    )
+    if fmt in ("json", "csv"):
+        write_output(_render(records, fmt), output)
+        return
+    columns = list(PREDICT_MODULE_COLUMNS if depth is not None else PREDICT_COLUMNS)
+    footer = f"profile: {profile.source}\n"
+    footer += "".join(f"note: {note}\n" for note in profile.notes)
+    unpriced = sorted({op for r in records for op in _split(r.get("unpriced") or "")})
+    if unpriced:
+        footer += f"priced by their bytes alone (no FLOP formula): {', '.join(unpriced)}\n"
+    write_output(_render(records, fmt, columns) + footer, output)
+
+
 @cli.command("factorize")
 @click.argument("families", nargs=-1)
 @click.option("--channels", type=click.IntRange(min=1), help="Input channels of every family.")
 @click.option("--grid", type=click.IntRange(min=1), help="Input grid size (H = W) of every family.")
+@_predict_option("each alternative's predicted time and the time it saves")
+@PREDICT_DTYPE_OPTION
+@PREDICT_MODE_OPTION
+@click.option(
+    "--predict-batch",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Batch of the predicted columns.",
+)
 @FORMAT_OPTION
 @OUTPUT_OPTION
 def factorize_command(
-    families: tuple[str, ...], channels: int | None, grid: int | None, fmt: str, output: Path | None
+    families: tuple[str, ...],
+    channels: int | None,
+    grid: int | None,
+    predict_device: str | None,
+    predict_dtype: str | None,
+    predict_mode: str,
+    predict_batch: int,
+    fmt: str,
+    output: Path | None,
 ) -> None:
     """The factorization study of "Rethinking the Inception Architecture": per FAMILY,
     each alternative's MACs, params and receptive field, its saving against the family's
@@ -825,19 +1046,45 @@ def factorize_command(
     Families: fact_5x5 (5×5 vs two 3×3), asym_3/5/7 (n×n vs 1×n + n×1), fact_3x3 (3×3 vs
     two 2×2), grid_reduction (conv then pool, pool then conv, parallel).
 
+    --predict DEVICE adds each alternative's predicted time (see `incprof predict`) and
+    predicted_saving_pct, the time it saves against the reference, beside the MAC saving:
+    a factorization adds layers, and small layers pay launch and memory time that MACs do
+    not count. Defaults: batch 1, eager, bf16 on a GPU and fp32 on cpu; a line under the
+    table names the profile and its source.
+
     \b
     Examples:
       incprof factorize
       incprof factorize fact_5x5 asym_7 --channels 256 --grid 14
+      incprof factorize asym_3 --predict h100-sxm --predict-batch 256 --predict-mode graph
     """
-    from incprof.columns import FACTORIZE_COLUMNS, in_units
+    from incprof.columns import factorize_columns, in_units
     from incprof.studies.factorization import factorize_records
 
+    if predict_device is None and (predict_dtype is not None or predict_batch != 1):
+        raise BadInput(
+            "--predict-dtype and --predict-batch set the predicted columns; give --predict"
+        )
+    profile = _resolve_profile(predict_device) if predict_device else None
     records = factorize_records(families, channels=channels, grid=grid)
+    footer = ""
+    if profile is not None:
+        from incprof.api import add_factorize_predictions
+
+        add_factorize_predictions(
+            records,
+            profile=profile,
+            dtype=predict_dtype,
+            mode=predict_mode,
+            batch=predict_batch,
+            channels=channels,
+            grid=grid,
+        )
+        footer = _predicted_footer(records)
     columns = None  # json and csv: every key, exact bytes
     if fmt in ("table", "markdown"):
-        records, columns = in_units(records, FACTORIZE_COLUMNS)
-    write_output(_render(records, fmt, columns), output)
+        records, columns = in_units(records, factorize_columns(predicted=profile is not None))
+    write_output(_render(records, fmt, columns) + (footer if columns else ""), output)
 
 
 @cli.command("rf")

@@ -40,8 +40,14 @@ COMPARE_KEYS = (
 )
 ACCURACY_KEYS = ("top1", "top5")
 LATENCY_KEYS = ("latency_ms", "latency_p10_ms", "latency_p90_ms", "images_per_s", "latency_config")
+# compare --predict and factorize --predict: the predicted forward time on a device
+# profile (incprof.analysis.predict) and the bound it sits on; the profile's source line
+# and the configuration (batch, dtype, mode) ride along in every record, and tables name
+# them in a line under the table.
+PREDICTED_KEYS = ("predicted_ms", "predicted_bound")
+PREDICTED_NOTES = ("predicted_profile", "predicted_config")
 # The metrics a compare record holds as a ratio to the reference variant's.
-RATIO_METRICS = ("params", "macs", "latency_ms")
+RATIO_METRICS = ("params", "macs", "latency_ms", "predicted_ms")
 COMPARE_NOTES = ("unknown_ops", "counter_errors", "accuracy_source")
 # Compare columns a table shows only when some row has something in them.
 COMPARE_SPARSE = (
@@ -59,16 +65,26 @@ def macs_key(counter: str) -> str:
 
 
 def compare_keys(
-    counters: Sequence[str] = (), *, latency: bool = False, baseline: bool = False
+    counters: Sequence[str] = (),
+    *,
+    latency: bool = False,
+    baseline: bool = False,
+    predicted: bool = False,
 ) -> list[str]:
     """Every key a compare record can hold with these options, in column order."""
     keys = [*COMPARE_KEYS, *(macs_key(c) for c in counters), *ACCURACY_KEYS]
     if latency:
         keys += LATENCY_KEYS
+    if predicted:
+        keys += PREDICTED_KEYS
     if baseline:
-        keys += [f"{metric}_vs_baseline" for metric in RATIO_METRICS]
+        keys += [
+            f"{metric}_vs_baseline"
+            for metric in RATIO_METRICS
+            if predicted or metric != "predicted_ms"
+        ]
     notes = [k for k in COMPARE_NOTES if counters or k != "counter_errors"]
-    return keys + notes
+    return keys + notes + (list(PREDICTED_NOTES) if predicted else [])
 
 
 def compare_columns(records: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> list[str]:
@@ -114,6 +130,54 @@ FACTORIZE_COLUMNS = (
     "rf_size",
     "rf_aligned",
     "note",
+)
+
+# incprof factorize --predict: beside the MAC saving, the predicted time and its saving
+# against the family's reference variant (the profile and configuration in the notes).
+FACTORIZE_PREDICTED_KEYS = ("predicted_ms", "predicted_saving_pct", "predicted_bound")
+
+
+def factorize_columns(*, predicted: bool = False) -> list[str]:
+    """The factorize table's columns: the predicted ones right after the MAC saving."""
+    columns = list(FACTORIZE_COLUMNS)
+    if predicted:
+        at = columns.index("saving_pct") + 1
+        columns[at:at] = FACTORIZE_PREDICTED_KEYS
+    return columns
+
+
+# incprof predict: one row per (variant, batch, dtype, mode), the profile's source beside
+# it (tables name it under the table); with --depth, one row per module and a total.
+PREDICT_COLUMNS = (
+    "variant",
+    "input_shape",
+    "batch",
+    "dtype",
+    "mode",
+    "device",
+    "predicted_ms",
+    "kernels",
+    "compute_pct",
+    "memory_pct",
+    "launch_pct",
+    "bound",
+    "peak_tflops",
+    "bandwidth_gbs",
+)
+PREDICT_NOTES = ("profile", "unpriced")
+PREDICT_MODULE_COLUMNS = (
+    "variant",
+    "batch",
+    "dtype",
+    "mode",
+    "module",
+    "type",
+    "predicted_ms",
+    "compute_ms",
+    "memory_ms",
+    "launch_ms",
+    "bound",
+    "bound_ratio",
 )
 
 # incprof check: the rows that changed, each with its change worded.

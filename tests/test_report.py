@@ -128,6 +128,7 @@ def test_expected_pages_and_plots(build):
         "latency.md",
         "googlenet_table1.md",
         "memory.md",
+        "predict.md",
         "networks/googlenet.md",
         "networks/bn_inception.md",
         "plots/top1_vs_macs.png",
@@ -136,6 +137,8 @@ def test_expected_pages_and_plots(build):
         "plots/rf_bn_inception.png",
         "plots/memory_googlenet.png",
         "plots/memory_bn_inception.png",
+        "plots/roofline_googlenet.png",
+        "plots/roofline_bn_inception.png",
     } == names
 
 

@@ -37,6 +37,9 @@ STEP_BATCH = 8
 STEP_OPTIMIZERS = ("sgd", "adam")
 # How many of the tensors alive at the peak a network's section lists.
 TOP_LIVE = 5
+# The roofline plots: each network's ops as the H100 SXM runs them at a large batch in a
+# replayed graph (no host cost), in bf16 as the committed H100 measurements ran.
+ROOFLINE = {"profile": "h100-sxm", "dtype": "bf16", "batch": 256, "mode": "graph"}
 
 
 class _Writer:
@@ -168,6 +171,17 @@ def build_reports(
             "latency.md",
             f"saved GPU and CPU measurements from `{_shown(Path(results_dir))}`, ours "
             "beside the reference implementations (device and date from each file)",
+        )
+    )
+
+    _step(progress, "predicted vs measured")
+    out.text("predict.md", _predict_page(out, Path(results_dir), networks))
+    pages.append(
+        (
+            "Predicted vs measured",
+            "predict.md",
+            "the latency model's error against measured times (out of sample), its ranking "
+            "of the networks, and a roofline of each network's ops on the H100 SXM",
         )
     )
 
@@ -427,3 +441,163 @@ def _table1_page() -> str:
             " ".join(f"**{c} ✗**" for c in flags) if flags else ("ok" if checked else "")
         )
     return markdown.table1_page(rows, source=GOOGLENET_TABLE1_SOURCE, variant=TABLE1_VARIANT)
+
+
+def _listed(value: Any) -> Any:
+    """A list cell (a ranking's order, a fit's keys) as text a table can show."""
+    return ", ".join(map(str, value)) if isinstance(value, list) else value
+
+
+def _read_validation(path: Path) -> dict[str, Any]:
+    """One ``predict_*.json`` (benchmarks/bench_predict.py): its tables, lists as text."""
+    data = read_json(path)
+    if not isinstance(data, dict) or not isinstance(data.get("rows"), list):
+        raise InputError(f"{path} holds no validation rows (a dict with 'rows')")
+    tables = {
+        key: [
+            {k: _listed(v) for k, v in row.items()}
+            for row in data.get(key) or []
+            if isinstance(row, dict)
+        ]
+        for key in ("rows", "summary", "ranking", "goals")
+    }
+    tables["fits"] = [
+        {
+            **{k: _listed(v) for k, v in fit.items() if k != "figures"},
+            "figures": "; ".join(
+                f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}"
+                for k, v in sorted((fit.get("figures") or {}).items())
+            ),
+        }
+        for fit in data.get("fits") or []
+        if isinstance(fit, dict)
+    ]
+    return {
+        "file": path.name,
+        "environment": dict(data.get("environment") or {}),
+        "method": str(data.get("method") or ""),
+        **tables,
+        "raw_rows": [r for r in data["rows"] if isinstance(r, dict)],
+    }
+
+
+def _roofline(name: str) -> dict[str, Any]:
+    """One network's predicted ops on the roofline configuration: each op with FLOPs as a
+    point, each category's roof, and the prediction's summary."""
+    from incprof.analysis.profiles import builtin
+
+    profile = builtin(ROOFLINE["profile"])
+    predicted = api.predict_variant(
+        resolve(name),
+        profile,
+        batch=ROOFLINE["batch"],
+        dtype=ROOFLINE["dtype"],
+        mode=ROOFLINE["mode"],
+    )
+    points = []
+    flopless_s = 0.0
+    for t in predicted.ops:
+        kernel_s = t.compute_s + t.memory_s
+        if not t.work.kernel or kernel_s <= 0:
+            continue
+        if t.work.flops and t.work.bytes:
+            points.append(
+                {
+                    "category": t.work.category,
+                    "intensity": t.work.flops / t.work.bytes,
+                    "flops_per_s": t.work.flops / kernel_s,
+                }
+            )
+        else:
+            flopless_s += kernel_s
+    peak = profile.peak(ROOFLINE["dtype"]).value * 1e12
+    bandwidth = profile.bandwidth_gbs.value * 1e9
+    roofs: dict[tuple[float, float], list[str]] = {}
+    for category in sorted({p["category"] for p in points}):
+        key = (profile.compute_eff(category), profile.memory_eff(category))
+        roofs.setdefault(key, []).append(category)
+    summary = predicted.summary()
+    return {
+        "variant": name,
+        "points": points,
+        "roofs": [
+            {
+                "category": categories[0],
+                "label": f"model roof ({', '.join(categories)}): η_c = {eta_c:g}, η_m = {eta_m:g}",
+                "peak": eta_c * peak,
+                "bandwidth": eta_m * bandwidth,
+            }
+            for (eta_c, eta_m), categories in roofs.items()
+        ],
+        "datasheet": {
+            "label": f"datasheet: {peak / 1e12:g} TFLOP/s, {bandwidth / 1e9:g} GB/s",
+            "peak": peak,
+            "bandwidth": bandwidth,
+        },
+        "summary": {
+            **summary,
+            "ops_with_flops": len(points),
+            "flopless_kernel_ms": 1e3 * flopless_s,
+        },
+        "profile": profile,
+    }
+
+
+def _predict_page(out: _Writer, results_dir: Path, networks: Sequence[str]) -> str:
+    """The validation files' error tables and scatter plots, then a roofline per network."""
+    files = sorted(results_dir.glob("predict_*.json")) if results_dir.is_dir() else []
+    validations = []
+    for path in files:
+        result = _read_validation(path)
+        relative = f"plots/{path.stem}_scatter.png"
+        title = f"Predicted against measured latency ({path.name})"
+        out.plot(
+            relative,
+            lambda p, rows=result["raw_rows"], title=title: plots.predicted_scatter(
+                rows, p, title=title
+            ),
+        )
+        result["scatter"] = relative
+        validations.append(result)
+    rooflines = []
+    for name in networks:
+        roofline = _roofline(name)
+        relative = f"plots/roofline_{name}.png"
+        config = (
+            f"{ROOFLINE['profile']}, {ROOFLINE['dtype']}, batch {ROOFLINE['batch']}, "
+            f"{ROOFLINE['mode']}"
+        )
+        note = (
+            f"Not shown: ops without FLOPs (batch norm, activations, pooling, concat), "
+            f"{roofline['summary']['flopless_kernel_ms']:.3g} ms of kernel time, on the "
+            "bandwidth roof by construction."
+        )
+        out.plot(
+            relative,
+            lambda p, r=roofline, title=f"{name}: each op on the roofline ({config})", note=note: (
+                plots.roofline_plot(
+                    r["points"],
+                    p,
+                    roofs=r["roofs"],
+                    datasheet=r["datasheet"],
+                    title=title,
+                    note=note,
+                )
+            ),
+        )
+        rooflines.append({**roofline, "plot": relative})
+    profile = rooflines[0]["profile"] if rooflines else None
+    return markdown.predict_page(
+        validations,
+        [r["summary"] for r in rooflines],
+        [(r["variant"], r["plot"]) for r in rooflines],
+        folder=_shown(results_dir),
+        roofline=ROOFLINE,
+        profile_source=profile.source if profile else "",
+        profile_figures=[
+            {"figure": key, "value": f.value, "kind": f.kind, "source": f.source}
+            for key, f in profile.figures().items()
+        ]
+        if profile
+        else [],
+    )

@@ -470,6 +470,143 @@ def latency_page(results: Sequence[Record], *, folder: str) -> str:
     return _page("Latency", *sections)
 
 
+GOAL_COLUMNS = ("goal", "target", "reached", "met")
+ERROR_COLUMNS = (
+    "platform",
+    "fit",
+    "batch",
+    "mode",
+    "n",
+    "median_abs_error_pct",
+    "worst_abs_error_pct",
+)
+RANKING_COLUMNS = ("platform", "fit", "batch", "mode", "match", "measured_order", "predicted_order")
+FIT_COLUMNS = ("platform", "name", "shipped", "keys", "figures")
+VALIDATION_ROW_COLUMNS = (
+    "platform",
+    "fit",
+    "variant",
+    "batch",
+    "mode",
+    "dtype",
+    "measured_ms",
+    "predicted_ms",
+    "error_pct",
+)
+ROOFLINE_COLUMNS = (
+    "variant",
+    "predicted_ms",
+    "kernels",
+    "compute_pct",
+    "memory_pct",
+    "launch_pct",
+    "bound",
+    "ops_with_flops",
+    "flopless_kernel_ms",
+)
+PROFILE_COLUMNS = ("figure", "value", "kind", "source")
+NO_VALIDATION = (
+    "No validation results (`predict_*.json`) are committed in `{folder}`, so this page "
+    "has no error table yet. `benchmarks/bench_predict.py` writes them: it fits the "
+    "profile's factors on some networks' measured times and predicts the others "
+    "(leave-one-network-out), on the committed H100 measurements and on this machine's CPU "
+    "measured in the same run. Commit its JSON to `{folder}` and rebuild with "
+    "`incprof report`."
+)
+PREDICT_INTRO = (
+    "incprof predicts a forward's latency without running it: per ATen op of the "
+    "meta-device trace, max(FLOPs / (η_c · peak), bytes / (η_m · bandwidth)) plus the "
+    "mode's overhead (eager: the host's launch cost per op, which the GPU waits on at small "
+    "batches; graph: a gap per kernel; compile: graph after folding batch norm into "
+    "convolutions and fusing pointwise ops into their producer). The peak and bandwidth "
+    "come from the device's datasheet or are measured; the efficiencies and overheads are "
+    "fitted on measured network times. `incprof predict` shows it per network and per "
+    "module; `incprof compare --predict` and `incprof factorize --predict` set it beside "
+    "the MACs. Every prediction names the profile it used and the kind of its figures."
+)
+
+
+def _scalar_text(env: Record) -> str:
+    """An environment block as one line: its scalar entries, sorted by key."""
+    parts = [
+        f"{key} {value}"
+        for key, value in sorted(env.items())
+        if isinstance(value, str | int | float) and not isinstance(value, bool) and value != ""
+    ]
+    return ("Environment: " + "; ".join(parts) + ".") if parts else ""
+
+
+def predict_page(
+    validations: Sequence[Record],
+    rooflines: Sequence[Record],
+    roofline_plots: Sequence[tuple[str, str]],
+    *,
+    folder: str,
+    roofline: Record,
+    profile_source: str,
+    profile_figures: Sequence[Record],
+) -> str:
+    """The latency model against measurements, then each network on the roofline.
+
+    Each validation is a mapping with ``file``, ``environment``, ``method``, ``goals``,
+    ``summary``, ``ranking``, ``fits``, ``rows`` (tables of ``predict_*.json``) and
+    ``scatter`` (the plot); ``rooflines`` are each network's prediction summary on the
+    ``roofline`` configuration, ``roofline_plots`` (network, plot) pairs."""
+    sections = [PREDICT_INTRO, "## Error against measured times"]
+    if not validations:
+        sections.append(NO_VALIDATION.format(folder=folder))
+    for result in validations:
+        sections += [f"### `{result['file']}`", _scalar_text(result["environment"])]
+        if result.get("method"):
+            sections.append(f"Method: {result['method']}")
+        if result.get("goals"):
+            sections += ["#### Goals", _table(result["goals"], GOAL_COLUMNS)]
+        if result.get("summary"):
+            sections += [
+                "#### Absolute error by batch and mode",
+                "`median_abs_error_pct` and `worst_abs_error_pct` over the `n` rows of each "
+                "group: |predicted / measured − 1|, in percent.",
+                _table(result["summary"], ERROR_COLUMNS),
+            ]
+        if result.get("ranking"):
+            sections += [
+                "#### Ranking of the networks",
+                "Fastest first; `match` says whether the predicted order is the measured one.",
+                _table(result["ranking"], RANKING_COLUMNS),
+            ]
+        if result.get("fits"):
+            sections += [
+                "#### Fits",
+                "The factors each fit chose; `shipped` marks the one the built-in profile holds.",
+                _table(result["fits"], FIT_COLUMNS),
+            ]
+        sections += [
+            _image("predicted against measured latency", result["scatter"]),
+            "#### Every prediction",
+            _table(result["rows"], VALIDATION_ROW_COLUMNS),
+        ]
+    config = (
+        f"{roofline['profile']}, {roofline['dtype']}, batch {roofline['batch']}, "
+        f"{roofline['mode']} mode"
+    )
+    sections += [
+        f"## Each network on the roofline ({config})",
+        "Each convolution and matmul is a point at its arithmetic intensity (FLOPs / bytes "
+        "moved) against the FLOP/s its predicted kernel time gives (FLOPs / time, the gap "
+        "excluded). The solid roof is the model's, min(η_c · peak, intensity · η_m · "
+        "bandwidth); the dashed one the datasheet's. A point on the flat part is "
+        "compute-bound, on the slope memory-bound. Ops without FLOPs (batch norm, "
+        "activations, pooling, concat) sit on the bandwidth roof by construction and are "
+        "not drawn; `flopless_kernel_ms` is their kernel time.",
+        f"Profile: {profile_source}.",
+        _table(profile_figures, PROFILE_COLUMNS),
+        _table(rooflines, ROOFLINE_COLUMNS),
+    ]
+    for name, plot in roofline_plots:
+        sections += [f"### {name}", _image(f"{name}: ops on the roofline", plot)]
+    return _page("Predicted vs measured", *sections)
+
+
 TABLE1_PRINTED_COLUMNS = (
     "type",
     "patch_stride",

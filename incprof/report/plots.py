@@ -374,3 +374,139 @@ def _spaced(ticks: Sequence[tuple[int, str]], *, min_gap: float) -> list[tuple[i
         if not kept or first - kept[-1][0] >= min_gap:
             kept.append((first, name))
     return kept
+
+
+# One marker per mode, the same in every panel.
+MODE_MARKERS = {"eager": "o", "graph": "s", "compile": "^"}
+
+
+def predicted_scatter(rows: Sequence[Record], path: Path, *, title: str) -> None:
+    """Predicted against measured time, log-log, one panel per (platform, fit): one colour
+    per network, one marker per mode, the line y = x and dotted lines at ±25%."""
+    shown = [
+        r
+        for r in rows
+        if isinstance(r.get("measured_ms"), int | float)
+        and isinstance(r.get("predicted_ms"), int | float)
+        and r["measured_ms"] > 0
+        and r["predicted_ms"] > 0
+    ]
+    panels = sorted({(str(r["platform"]), str(r["fit"])) for r in shown})
+    colors = _colors(sorted({str(r["variant"]) for r in shown}))
+    columns = min(3, max(1, len(panels)))
+    lines = max(1, -(-len(panels) // columns))
+    with _style():
+        fig = _figure(3.8 * columns + 0.6, 3.9 * lines + 0.5)
+        axes = fig.subplots(lines, columns, squeeze=False).flatten()
+        if not panels:
+            axes[0].text(0.5, 0.5, "no predicted and measured pair", ha="center")
+        for ax in axes[len(panels) :] if panels else ():
+            ax.set_axis_off()
+        for ax, (platform, fit) in zip(axes, panels, strict=False):
+            mine = [r for r in shown if r["platform"] == platform and r["fit"] == fit]
+            values = [v for r in mine for v in (r["measured_ms"], r["predicted_ms"])]
+            low, high = min(values) / 1.5, max(values) * 1.5
+            ax.plot([low, high], [low, high], color="black", linewidth=1, label="y = x")
+            for factor in (0.75, 1.25):
+                ax.plot(
+                    [low, high],
+                    [low * factor, high * factor],
+                    color="grey",
+                    linewidth=0.8,
+                    linestyle=":",
+                    label="±25%" if factor > 1 else None,
+                )
+            for variant in sorted({str(r["variant"]) for r in mine}):
+                for mode in sorted({str(r["mode"]) for r in mine}):
+                    points = [r for r in mine if r["variant"] == variant and r["mode"] == mode]
+                    if points:
+                        ax.scatter(
+                            [r["measured_ms"] for r in points],
+                            [r["predicted_ms"] for r in points],
+                            s=22,
+                            marker=MODE_MARKERS.get(mode, "x"),
+                            color=colors[variant],
+                            label=f"{variant}, {mode}",
+                            zorder=3,
+                        )
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlim(low, high)
+            ax.set_ylim(low, high)
+            ax.set_aspect("equal")
+            ax.set_xlabel("measured (ms per batch)")
+            ax.set_ylabel("predicted (ms per batch)")
+            ax.set_title(f"{platform}: {fit}")
+            ax.legend(loc="upper left", fontsize=6)
+        _suptitle(fig, title)
+        _save(fig, path)
+
+
+# One colour per op category on the roofline plots.
+CATEGORY_ORDER = ("conv", "matmul", "norm", "pointwise", "pool", "copy", "other")
+
+
+def roofline_plot(
+    points: Sequence[Record],
+    path: Path,
+    *,
+    roofs: Sequence[Record],
+    datasheet: Record,
+    title: str,
+    note: str = "",
+) -> None:
+    """Each op with FLOPs as a point at its arithmetic intensity (FLOP per byte) against
+    the FLOP/s its predicted kernel time gives, log-log; under them each category's roof,
+    min(η_c · peak, intensity · η_m · bandwidth), and the datasheet's roof dashed.
+
+    ``points``: ``category``, ``intensity``, ``flops_per_s``; ``roofs``: ``label``,
+    ``peak`` (FLOP/s), ``bandwidth`` (byte/s); ``datasheet`` the same for the bare figures."""
+    import numpy as np
+
+    categories = [c for c in CATEGORY_ORDER if any(p["category"] == c for p in points)]
+    colors = _colors(CATEGORY_ORDER)
+    intensities = [p["intensity"] for p in points] or [1.0]
+    ridge = datasheet["peak"] / datasheet["bandwidth"]
+    low = min(min(intensities), ridge) / 4
+    high = max(max(intensities), ridge) * 4
+    x = np.geomspace(low, high, 200)
+    with _style():
+        fig = _figure(7.0, 4.8)
+        ax = fig.add_subplot()
+        ax.plot(
+            x,
+            np.minimum(datasheet["peak"], x * datasheet["bandwidth"]) / 1e12,
+            color="black",
+            linestyle="--",
+            linewidth=1,
+            label=datasheet["label"],
+        )
+        for i, roof in enumerate(roofs):
+            ax.plot(
+                x,
+                np.minimum(roof["peak"], x * roof["bandwidth"]) / 1e12,
+                color="grey" if len(roofs) == 1 else colors[roof["category"]],
+                linewidth=1.5 - 0.3 * i,
+                label=roof["label"],
+            )
+        for category in categories:
+            mine = [p for p in points if p["category"] == category]
+            ax.scatter(
+                [p["intensity"] for p in mine],
+                [p["flops_per_s"] / 1e12 for p in mine],
+                s=10,
+                alpha=0.6,
+                color=colors[category],
+                label=f"{category} ops ({len(mine)})",
+                zorder=3,
+            )
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlim(low, high)
+        ax.set_xlabel("arithmetic intensity (FLOP per byte moved)")
+        ax.set_ylabel("attainable TFLOP/s (FLOPs / predicted kernel time)")
+        ax.set_title(textwrap.fill(title, width=80))
+        ax.legend(loc="lower right", fontsize=7)
+        if note:
+            fig.supxlabel(textwrap.fill(note, width=110), fontsize=7)
+        _save(fig, path)
