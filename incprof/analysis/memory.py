@@ -210,18 +210,23 @@ def traffic(trace: Trace, *, dtype: torch.dtype = torch.float32) -> tuple[OpTraf
     for op in trace.ops:
         priced = cost_of(op.func, op.args, op.kwargs, op.out)
         flops = 2 * priced.macs if priced is not None else 0
-        if is_view(op):
-            rows.append(OpTraffic(op.index, op.module, op.name, 0, 0, flops))
-            continue
-        seen: set[int] = set()
-        read = 0
-        for tensor in op.inputs:
-            if tensor.index not in seen:
-                seen.add(tensor.index)
-                read += footprint(tensor, dtype)
-        written = sum(footprint(t, dtype) for t in op.outputs)
+        read, written = op_bytes(op, dtype)
         rows.append(OpTraffic(op.index, op.module, op.name, read, written, flops))
     return tuple(rows)
+
+
+def op_bytes(op: OpCall, dtype: torch.dtype) -> tuple[int, int]:
+    """(read, written) bytes of one op in ``dtype``: each distinct input once, every
+    output; a view moves nothing."""
+    if is_view(op):
+        return 0, 0
+    seen: set[int] = set()
+    read = 0
+    for tensor in op.inputs:
+        if tensor.index not in seen:
+            seen.add(tensor.index)
+            read += footprint(tensor, dtype)
+    return read, sum(footprint(t, dtype) for t in op.outputs)
 
 
 def _role_bytes(trace: Trace, role: str, dtype: torch.dtype) -> int:

@@ -41,7 +41,7 @@ import torch
 
 from incprof.analysis.formulas import cost_of
 from incprof.analysis.memory import DTYPES as MEMORY_DTYPES
-from incprof.analysis.memory import footprint, is_view
+from incprof.analysis.memory import footprint, is_view, op_bytes
 from incprof.analysis.profiles import DeviceProfile, builtin
 from incprof.analysis.trace import ROOT, OpCall, TensorInfo, Trace
 
@@ -113,21 +113,11 @@ def work(trace: Trace, *, dtype: str = "bf16", mode: str = "eager") -> tuple[OpW
             rows.append(OpWork(op.index, op.module, op.name, category, False, flops, 0))
             continue
         rows.append(
-            OpWork(op.index, op.module, op.name, category, True, flops, _bytes(op, storage))
+            OpWork(op.index, op.module, op.name, category, True, flops, sum(op_bytes(op, storage)))
         )
     if mode == "compile":
         return _fuse(trace, rows, storage)
     return tuple(rows)
-
-
-def _bytes(op: OpCall, dtype: torch.dtype) -> int:
-    seen: set[int] = set()
-    read = 0
-    for tensor in op.inputs:
-        if tensor.index not in seen:
-            seen.add(tensor.index)
-            read += footprint(tensor, dtype)
-    return read + sum(footprint(t, dtype) for t in op.outputs)
 
 
 def _first_tensor(op: OpCall) -> TensorInfo | None:
