@@ -69,7 +69,7 @@ def _on_input(variant: Variant, shape: InputShape, run: Callable[[], T]) -> T:
     'input too small' with the smallest that runs, or what the model's code raised."""
     try:
         return run()
-    except RegistryError:
+    except (RegistryError, InputError):
         raise
     except (RuntimeError, NotImplementedError) as exc:
         if needs_real_data(exc):
@@ -174,11 +174,18 @@ def rf_records(
 
 
 def show_records(
-    name: str, *, input_shape: InputShape | None = None, depth: int | None = 2
+    name: str | Variant, *, input_shape: InputShape | None = None, depth: int | None = 2
 ) -> tuple[CostAnalysis, list[dict[str, Any]]]:
-    """The per-module breakdown of one variant."""
-    analysis = analyze_variant(resolve(name, input_shape), input_shape)
+    """The per-module breakdown of one variant (a name, or one already resolved)."""
+    variant = name if isinstance(name, Variant) else resolve(name, input_shape)
+    analysis = analyze_variant(variant, input_shape)
     return analysis, analysis.by_module(depth)
+
+
+def source_note(variant: Variant) -> str:
+    """What a graph read from a file differs by from its PyTorch module (ONNX: what the
+    exporter folded); empty for the registry's modules."""
+    return variant.differences if variant.family == "onnx" else ""
 
 
 def compare_records(
@@ -204,6 +211,7 @@ def compare_records(
         record = analysis.summary()
         unknown_ops = record.pop("unknown_ops")  # stays last of the cost keys
         record.update(memory_figures(variant, shape), unknown_ops=unknown_ops)
+        record["source_note"] = source_note(variant)
         field = rf_analysis(variant, shape)
         final = field.final.record() if field.final else {}
         record["rf_size"] = final.get("size")

@@ -130,3 +130,12 @@ def write_text(path: str | Path, text: str) -> Path:
             handle.write(text)
 
     return write_into(path, fill)
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` into ``path`` (see the module's rules); raises OSError."""
+
+    def fill(tmp: Path) -> None:
+        tmp.write_bytes(data)
+
+    return write_into(path, fill)

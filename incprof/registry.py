@@ -52,6 +52,8 @@ class Variant:
     input_shape_for: Callable[[Mapping[str, Any]], InputShape] | None = field(
         default=None, compare=False
     )
+    # A variant with no module to run (an ONNX file): its trace at (input, batch, training).
+    trace_source: Callable[[InputShape, int, bool], Any] | None = field(default=None, compare=False)
 
     def build(self, **overrides: Any) -> nn.Module:
         """The module as registered (aux heads included), with builder overrides applied."""
@@ -164,7 +166,11 @@ def load_user_variant(spec: str, input_shape: InputShape | None = None) -> Varia
 
 
 def resolve(name: str, input_shape: InputShape | None = None) -> Variant:
-    """A registered variant or a ``module:callable`` user model."""
+    """A registered variant, a ``module:callable`` user model or a ``.onnx`` file."""
+    if name.lower().endswith(".onnx"):
+        from incprof.onnx.reader import onnx_variant
+
+        return onnx_variant(name, input_shape)
     if is_user_spec(name):
         return load_user_variant(name, input_shape)
     return get(name)

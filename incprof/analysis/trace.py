@@ -649,14 +649,17 @@ def trace_variant(
     if key is not None and key in _cache and _cache[key][0] is variant:
         _cache.move_to_end(key)
         return _cache[key][1]
-    trace = trace_module(
-        meta_model(variant, overrides).eval(),
-        shape,
-        batch=batch,
-        name=variant.name,
-        end_points=variant.end_points,
-        training=training,
-    )
+    if variant.trace_source is not None:
+        trace = variant.trace_source(shape, batch, training)
+    else:
+        trace = trace_module(
+            meta_model(variant, overrides).eval(),
+            shape,
+            batch=batch,
+            name=variant.name,
+            end_points=variant.end_points,
+            training=training,
+        )
     if key is not None:
         _cache[key] = (variant, trace)
         if len(_cache) > _CACHE_SIZE:
