@@ -292,24 +292,30 @@ def show_command(
 ) -> None:
     """Per-module breakdown of one VARIANT: output shape, params, MACs and share.
 
-    VARIANT is a registered name or package.module:callable returning an nn.Module.
+    VARIANT is a registered name, package.module:callable returning an nn.Module, or a
+    .onnx file (shapes from ONNX shape inference; --input for a dynamic size).
 
     \b
-    Example:
+    Examples:
       incprof show inception_v3 --depth 1 --input 3x512x512
+      incprof show block_naive.onnx --depth 1
     """
-    from incprof.api import show_records
+    from incprof.api import show_records, source_note
     from incprof.parse import parse_input_shape
+    from incprof.registry import resolve
 
     with _as_option_error("--input"):
         shape = parse_input_shape(input_text)
-    analysis, rows = show_records(variant, input_shape=shape, depth=depth)
+    resolved = resolve(variant, shape)
+    analysis, rows = show_records(resolved, input_shape=shape, depth=depth)
     if fmt in ("table", "markdown"):
         header = (
             f"{analysis.variant}  input {'x'.join(map(str, analysis.input_shape))}  "
             f"params {analysis.params:,}  MACs {analysis.macs:,}  "
             f"other ops {analysis.other_ops:,}\n"
         )
+        if source_note(resolved):
+            header += f"note: {source_note(resolved)}\n"
         unknown = analysis.unknown_ops()
         columns = [c for c in rows[0] if c != "unknown_ops"] if rows else None
         if unknown:
@@ -1123,6 +1129,84 @@ def rf_command(variant: str, input_text: str | None, fmt: str, output: Path | No
 
 
 DEFAULT_RESULTS = Path("benchmarks/results")
+
+
+@cli.command("export")
+@click.argument("variant")
+@click.option(
+    "--onnx",
+    "onnx_path",
+    required=True,
+    type=_FileName(dir_okay=False, allow_dash=True, path_type=Path),
+    help="The ONNX file to write ('-': standard output); a symlink's target, keeping the "
+    "file's mode.",
+)
+@INPUT_OPTION
+@click.option(
+    "--opset",
+    type=click.IntRange(min=7),
+    default=None,
+    help="ONNX opset version [default: the exporter's own].",
+)
+@click.option("--dynamic-batch", is_flag=True, help="Leave the batch dimension symbolic ('batch').")
+@click.option(
+    "--check/--no-check",
+    default=True,
+    show_default=True,
+    help="Run the graph in ONNX Runtime on a random input beside PyTorch; a difference "
+    "over the tolerance writes nothing and exits 1.",
+)
+def export_command(
+    variant: str,
+    onnx_path: Path,
+    input_text: str | None,
+    opset: int | None,
+    dynamic_batch: bool,
+    check: bool,
+) -> None:
+    """Export VARIANT's eval graph (aux heads off) to ONNX, to open in Netron or deploy.
+
+    VARIANT is a registered name or package.module:callable. Weights are random (seeded),
+    with non-zero biases and batch norm statistics so that the check means something;
+    torch's exporter folds batch norm into the convolutions. Needs the onnx extra:
+    pip install 'incprof[onnx]'. Every analyzing command reads the file back.
+
+    \b
+    Examples:
+      incprof export block_naive --onnx block_naive.onnx
+      incprof export googlenet --onnx googlenet.onnx --dynamic-batch --opset 18
+      incprof compare googlenet googlenet.onnx
+    """
+    from incprof.files import STDOUT, write_bytes
+    from incprof.onnx import is_onnx_path
+    from incprof.onnx.export import export
+    from incprof.parse import parse_input_shape
+    from incprof.registry import resolve
+
+    with _as_option_error("--input"):
+        shape = parse_input_shape(input_text)
+    if is_onnx_path(variant):
+        raise BadInput(f"{variant} is an ONNX file already; export takes a PyTorch model")
+    _check_writable(onnx_path)
+    exported = export(
+        resolve(variant, shape),
+        input_shape=shape,
+        opset=opset,
+        dynamic_batch=dynamic_batch,
+        check=check,
+    )
+    if exported.matches is False:
+        _warn(f"not written: {exported.summary()}")
+        raise click.exceptions.Exit(1)
+    try:
+        if str(onnx_path) == STDOUT:
+            sys.stdout.buffer.write(exported.data)
+            sys.stdout.flush()
+        else:
+            write_bytes(onnx_path, exported.data)
+    except OSError as exc:
+        raise BadInput(f"cannot write {onnx_path}: {exc.strerror or exc}") from None
+    _warn(f"wrote {onnx_path}: {exported.summary()}")
 
 
 @cli.command("report")

@@ -34,6 +34,14 @@ def test_every_command_shows_examples():
     assert len(EXAMPLES) >= 20
 
 
+def _exports_read_by(args: list[str]) -> list[list[str]]:
+    """The export examples that write the .onnx files ``args`` reads."""
+    read = [a for i, a in enumerate(args) if a.endswith(".onnx") and args[i - 1] != "--onnx"]
+    return [
+        e for e in EXAMPLES if e[0] == "export" and any(e[e.index("--onnx") + 1] == f for f in read)
+    ]
+
+
 @pytest.mark.parametrize(
     "args",
     # Building the reports takes over 5 s; every other example well under.
@@ -46,6 +54,8 @@ def test_help_example_runs(args, tmp_path, request):
     if args == REPORT_ARGS:  # the session's one full build, which the golden test checks
         result = request.getfixturevalue("report_build").result
     else:
+        for export in _exports_read_by(args):  # an ONNX file an example reads: made first
+            assert run_in_scratch(export, tmp_path).exit_code == 0
         result = run_in_scratch(args, tmp_path)
     if "cuda" in args and not torch.cuda.is_available():
         assert result.exit_code == 2
