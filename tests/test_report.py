@@ -124,6 +124,7 @@ def test_expected_pages_and_plots(build):
         "README.md",
         "family.md",
         "factorization.md",
+        "blocks.md",
         "counters.md",
         "latency.md",
         "googlenet_table1.md",

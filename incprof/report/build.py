@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from incprof import api
+from incprof.analysis.trace import trace_variant
 from incprof.errors import InputError
 from incprof.files import write_into
-from incprof.registry import resolve
+from incprof.registry import list_variants, resolve
 from incprof.report import markdown, plots
+from incprof.report.diagrams import block_graph, drawn_modules, same_drawing
 from incprof.results import latency_rows, read_json
 from incprof.studies.factorization import AGREEMENT_POINTS, factorize_records
 from incprof.studies.googlenet_table1 import (
@@ -141,6 +143,17 @@ def build_reports(
         )
     )
 
+    _step(progress, "block diagrams")
+    out.text("blocks.md", _blocks_page())
+    pages.append(
+        (
+            "Teaching blocks and factorizations as diagrams",
+            "blocks.md",
+            "each block and factorization variant as a Mermaid flowchart from its traced "
+            "dataflow: kernels, shapes, MACs per layer and each branch's share of them",
+        )
+    )
+
     _step(progress, "memory")
     out.text("memory.md", _memory_page(out, networks))
     pages.append(
@@ -211,6 +224,8 @@ def _network_page(out: _Writer, summary: dict[str, Any], entry: dict[str, Any]) 
     notes = [f"not aligned: {m}" for m in analysis.misalignments]
     notes += [f"unknown to the receptive-field walk: {op}" for op in analysis.unknown_ops]
     _, height, width = analysis.input_shape
+    variant = resolve(name)
+    diagrams = same_drawing(drawn_modules(trace_variant(variant), api.analysis("cost", variant)))
     plot = f"plots/rf_{name}.png"
     out.plot(
         plot,
@@ -229,8 +244,28 @@ def _network_page(out: _Writer, summary: dict[str, Any], entry: dict[str, Any]) 
             rf_rows=rf_rows,
             rf_notes=notes,
             rf_plot=f"../{plot}",
+            diagrams=diagrams,
         ),
     )
+
+
+def _blocks_page() -> str:
+    """Every block and factorization variant drawn whole, grouped by tag and family."""
+    sections = []
+    for tag, heading in (("block", "Blocks"), ("factorization", "Factorizations")):
+        records = []
+        for variant in list_variants(tag):
+            records.append(
+                {
+                    "variant": variant.name,
+                    "family": variant.family,
+                    "reproduces": variant.reproduces,
+                    "reference": variant.reference,
+                    "graph": block_graph(trace_variant(variant), api.analysis("cost", variant)),
+                }
+            )
+        sections.append((heading, records))
+    return markdown.blocks_page(sections)
 
 
 def _memory_page(out: _Writer, networks: Sequence[str]) -> str:

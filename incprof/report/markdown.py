@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from incprof.columns import COUNTER_COLUMNS, compare_columns, compare_keys, in_units
+from incprof.report.diagrams import BlockGraph, mermaid
 from incprof.report.tables import render
 
 Record = Mapping[str, Any]
@@ -109,8 +110,10 @@ def network_page(
     rf_rows: Sequence[Record],
     rf_notes: Sequence[str],
     rf_plot: str,
+    diagrams: Sequence[Sequence[BlockGraph]] = (),
 ) -> str:
-    """One network: what it reproduces, where its MACs go, how its receptive field grows."""
+    """One network: what it reproduces, where its MACs go, how its receptive field grows,
+    and its blocks drawn (``diagrams``: groups of blocks whose drawings are identical)."""
     name = summary["variant"]
     accuracy = (
         f"top-1 {entry['top1']}%, top-5 {entry['top5']}% ({entry['accuracy_source']})"
@@ -159,7 +162,78 @@ def network_page(
         _table(rf_rows, rf_columns),
         "\n".join(f"- {note}" for note in rf_notes),
         _image(f"{name}: receptive field growth", rf_plot),
+        *_block_diagrams(diagrams, network_macs=summary["macs"]),
     )
+
+
+DIAGRAM_NOTE = (
+    "Drawn from the traced dataflow, not by hand. A box is a layer: a conv → BN → ReLU "
+    "unit, a pool, or a pool the block's own forward calls, with its kernel (/stride), "
+    "output shape C×H×W and MACs; the rounded boxes are the block's input and its joins "
+    "(concat, residual add). ReLU, batch norm, views and a residual branch's scale are "
+    "folded into the edges. The percentage on an edge into a join is the share of the "
+    "block's MACs that only that branch spends; `shortcut` is the block's input carried "
+    "straight to a residual add. GitHub, GitLab and most Markdown editors render the "
+    "diagrams."
+)
+
+
+def _fenced(graph: BlockGraph) -> str:
+    return f"```mermaid\n{mermaid(graph)}\n```"
+
+
+def _modules_text(names: Sequence[str]) -> str:
+    """'Mixed_6c, Mixed_6d'; 'Repeat.0 … Repeat.9' for a longer run."""
+    return ", ".join(names) if len(names) <= 3 else f"{names[0]} … {names[-1]}"
+
+
+def _block_diagrams(groups: Sequence[Sequence[BlockGraph]], *, network_macs: int) -> list[str]:
+    """The network page's diagrams: each distinct block once, with how many there are."""
+    if not groups:
+        return []
+    sections = [
+        "## Block diagrams",
+        "Each end point whose branches meet in a join, drawn once per distinct drawing "
+        "(the blocks of a repeat are drawn once, with their count). " + DIAGRAM_NOTE,
+    ]
+    for group in groups:
+        first, count = group[0], len(group)
+        names = _modules_text([g.root for g in group])
+        pct = 100 * first.macs / network_macs if network_macs else 0.0
+        about = f"{first.macs:,} MACs, {pct:.1f}% of the network's"
+        if count > 1:
+            about = (
+                f"{first.macs:,} MACs each, {pct:.1f}% of the network's "
+                f"(the {count} together: {count * pct:.1f}%)"
+            )
+        heading = f"### {names} ({first.type}{f', ×{count}' if count > 1 else ''})"
+        sections += [heading, about, _fenced(first)]
+    return sections
+
+
+def blocks_page(sections: Sequence[tuple[str, Sequence[Record]]]) -> str:
+    """Every block and factorization variant drawn whole. ``sections`` holds (heading,
+    records with ``variant``, ``family``, ``reproduces``, ``reference``, ``graph``)."""
+    body = [
+        "Each registered block and each member of each factorization family, drawn whole "
+        "at its default input; the [factorization study](factorization.md) has their "
+        "costs side by side. " + DIAGRAM_NOTE
+    ]
+    for heading, records in sections:
+        body.append(f"## {heading}")
+        family = None
+        for record in records:
+            if record["family"] != family:
+                family = record["family"]
+                body.append(f"### Family `{family}`")
+            graph = record["graph"]
+            reference = " (the family's reference)" if record["reference"] else ""
+            body += [
+                f"#### `{record['variant']}`{reference}",
+                f"{record['reproduces']}. {graph.macs:,} MACs.",
+                _fenced(graph),
+            ]
+    return _page("Teaching blocks and factorizations as diagrams", *body)
 
 
 def _final_field(summary: Record) -> str:
