@@ -97,9 +97,9 @@ class OnnxFile:
         channels = sum(c for _, c in self.folded)
         return (
             f"the exporter folded batch norm into {len(self.folded)} convs ({channels} "
-            "channels): each folded channel's BN scale and shift became one conv bias, so "
-            f"params are {channels} fewer than a module with bias-free convs, and BN's ops "
-            "are bias adds"
+            "channels): BN's scale and shift (2 params per channel) are gone and a conv "
+            "without a bias of its own gained one (1 per channel), so params are "
+            f"{channels} to {2 * channels} fewer than the module's; BN's ops became bias adds"
         )
 
 
@@ -183,7 +183,8 @@ def _fixed_input(
         if any(d is None for d in chw):
             shown = "x".join(str(d) if d is not None else "?" for d in chw)
             raise InputError(
-                f"{path} has a dynamic input size ({shown}): give its input size (CxHxW) to analyse it"
+                f"{path} has a dynamic input size ({shown}): give its input size (CxHxW) "
+                "to analyse it"
             )
         return (chw[0], chw[1], chw[2]), dynamic
     for axis, have, want in zip("CHW", chw, asked, strict=True):
