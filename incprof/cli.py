@@ -1158,7 +1158,8 @@ def claim_command(
     from incprof.parse import parse_input_shape
 
     value = parse_value(value_text)
-    check_tolerance(tolerance_pct)
+    with _as_option_error("--tolerance"):
+        check_tolerance(tolerance_pct)
     with _as_option_error("--input"):
         shapes = [parse_input_shape(text) for text in input_texts]
     _check_writable(output)

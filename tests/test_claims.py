@@ -203,12 +203,12 @@ def test_params_claims_try_params_only_and_json_lists_every_convention(figures):
     ("text", "value"),
     [("1.5e9", 1.5e9), ("1.5G", 1.5e9), ("5B", 5e9), ("6,624,904", 6624904), ("13.6M", 13.6e6)],
 )
-def test_values(text, value):
+def test_claim_values(text, value):
     assert parse_value(text) == pytest.approx(value)
 
 
 @pytest.mark.parametrize("text", ["abc", "-5", "0", "1.5X", ""])
-def test_bad_values(text):
+def test_bad_claim_values(text):
     with pytest.raises(InputError):
         parse_value(text)
 
@@ -225,7 +225,7 @@ def test_bad_values(text):
         ["googlenet_tv", "1e9", "--input", "3x224"],
     ],
 )
-def test_bad_input_is_one_line_and_exit_2(args):
+def test_claim_bad_input_is_one_line_and_exit_2(args):
     result = CliRunner().invoke(cli, ["claim", *args])
     assert result.exit_code == 2
     assert "Traceback" not in result.output

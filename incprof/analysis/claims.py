@@ -594,7 +594,7 @@ def parse_value(text: str) -> float:
 
 def check_tolerance(tolerance_pct: float) -> float:
     if not 0 <= tolerance_pct <= 100:
-        raise InputError(f"--tolerance must be a percentage from 0 to 100; got {tolerance_pct}")
+        raise InputError(f"must be a percentage from 0 to 100; got {tolerance_pct:g}")
     return tolerance_pct
 
 
