@@ -183,6 +183,21 @@ PREDICT_MODULE_COLUMNS = (
 )
 
 # incprof check: the rows that changed, each with its change worded.
+# incprof claim: the conventions that hold (or the nearest), and the nearest by category
+# (json and csv give every key of every convention tried, what each counts included).
+CLAIM_COLUMNS = (
+    "tool",
+    "unit",
+    "input_shape",
+    "aux_heads",
+    "phase",
+    "bn_folded",
+    "figure",
+    "deviation_pct",
+    "holds",
+)
+CLAIM_REMAINDER_COLUMNS = ("category", "counted", "all", "not_counted")
+
 CHECK_COLUMNS = ("variant", "config", "metric", "baseline", "now", "change", "status", "reason")
 
 # incprof memory: the eval forward per (variant, dtype), the training step's MACs beside it.

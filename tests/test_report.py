@@ -128,6 +128,7 @@ def test_expected_pages_and_plots(build):
         "counters.md",
         "latency.md",
         "googlenet_table1.md",
+        "claims.md",
         "memory.md",
         "predict.md",
         "networks/googlenet.md",

@@ -209,6 +209,17 @@ def build_reports(
         )
     )
 
+    _step(progress, "published cost claims")
+    out.text("claims.md", _claims_page())
+    pages.append(
+        (
+            "Published cost claims",
+            "claims.md",
+            "the papers' and model zoos' MAC, FLOP and parameter figures, each checked "
+            "against every counting convention: holds, under which, or the remainder",
+        )
+    )
+
     out.text(
         "README.md",
         markdown.index_page(pages, networks=[(name, links[name]) for name in networks]),
@@ -476,6 +487,15 @@ def _table1_page() -> str:
             " ".join(f"**{c} ✗**" for c in flags) if flags else ("ok" if checked else "")
         )
     return markdown.table1_page(rows, source=GOOGLENET_TABLE1_SOURCE, variant=TABLE1_VARIANT)
+
+
+def _claims_page() -> str:
+    """Every published claim against every convention of its network."""
+    from incprof.registry import get
+    from incprof.studies.claims import NO_FIGURE, claim_records
+
+    records = claim_records(lambda name: api.claim_figures(get(name))[0])
+    return markdown.claims_page(records, no_figure=NO_FIGURE)
 
 
 def _listed(value: Any) -> Any:

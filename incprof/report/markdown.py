@@ -764,6 +764,62 @@ def table1_page(rows: Sequence[Record], *, source: str, variant: str) -> str:
     )
 
 
+PUBLISHED_CLAIM_COLUMNS = (
+    "variant",
+    "printed",
+    "unit",
+    "tolerance_pct",
+    "verdict",
+    "convention",
+    "tool",
+    "figure",
+    "deviation_pct",
+    "also_holds_under",
+)
+REMAINDER_COLUMNS = ("category", "counted", "all", "not_counted")
+
+
+def claims_page(records: Sequence[Record], *, no_figure: Sequence[tuple[str, str]]) -> str:
+    """Published cost claims, each checked against every counting convention."""
+    intro = (
+        "Each published figure is set against every counting convention `incprof claim` "
+        "knows: MACs or FLOPs (2 per MAC), each network's default input and 224 and 299 "
+        "pixels, aux heads out (eval) or in (a train-mode forward), what else is counted "
+        "(the paper's conv + linear multiply-adds; torch FlopCounterMode, fvcore, thop, "
+        "ptflops as each counts by default; every op incprof counts), batch norm folded "
+        "or not, one forward or a training step, and for parameters: as used, as held, "
+        "BN folded, with BN running statistics. A claim's tolerance is its printed "
+        "rounding (half a step of the last printed digit; for Table 1's totals, the rows' "
+        "roundings added up). `verdict`: *holds* under the convention shown (the closest "
+        "in the claim's own unit); *holds only in another unit* (torchvision's GFLOPS are "
+        "MACs); *does not hold*: the nearest convention and, below, its figure by "
+        "category beside everything incprof counts there. `incprof claim VARIANT VALUE "
+        "--format json` lists every convention tried."
+    )
+    sections = [intro, _table(records, PUBLISHED_CLAIM_COLUMNS), "## Sources"]
+    sections.append(
+        "\n".join(
+            f"- **{r['key']}** ({r['variant']}): {r['source']}: \u201c{r['quote']}\u201d"
+            + (f" {r['note']}" if r["note"] else "")
+            for r in records
+        )
+    )
+    failed = [r for r in records if r["by_category"]]
+    if failed:
+        sections.append("## Claims that hold under no convention")
+    for r in failed:
+        sections.append(
+            f"### {r['key']}: {r['printed']} ({r['variant']})\n\n"
+            f"Nearest: {r['convention']} ({r['tool']}), {r['figure']:,.0f} {r['figure_unit']}, "
+            f"{r['deviation_pct']:+.2f}%; remainder {r['remainder']:+,.0f}."
+        )
+        sections.append(_table(r["by_category"], REMAINDER_COLUMNS))
+    if no_figure:
+        sections.append("## Papers that state no figure")
+        sections.append("\n".join(f"- {source}: {what}." for source, what in no_figure))
+    return _page("Published cost claims", *sections)
+
+
 def index_page(
     pages: Sequence[tuple[str, str, str]], *, networks: Sequence[tuple[str, str]]
 ) -> str:
