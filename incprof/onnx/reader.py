@@ -85,7 +85,6 @@ class OnnxFile:
     input_name: str
     input_shape: tuple[int, int, int]
     batch: int
-    dynamic: tuple[str, ...]  # which input dimensions are symbolic (N, C, H, W)
     producer: str
     opset: int
     folded: tuple[tuple[str, int], ...] = field(default=())  # (conv node, channels) fused BN
@@ -119,7 +118,7 @@ def load(path: str | Path, input_shape: tuple[int, int, int] | None = None, batc
     if not graph.node or not model.opset_import:
         raise InputError(f"{path} is not an ONNX model: it holds no graph")
     name, dims = _image_input(path, graph)
-    shape, dynamic = _fixed_input(path, dims, input_shape, batch)
+    shape = _fixed_input(path, dims, input_shape, batch)
     del graph.input[:]  # replaced below by the input at its now fixed size
     fixed = onnx.helper.make_tensor_value_info(name, dims[0], [batch, *shape])
     graph.input.extend([fixed])
@@ -140,7 +139,6 @@ def load(path: str | Path, input_shape: tuple[int, int, int] | None = None, batc
         name,
         shape,
         batch,
-        dynamic,
         producer or "unknown",
         opset,
         _folded(model.graph),
@@ -170,10 +168,9 @@ def _fixed_input(
     dims: list[Any],
     asked: tuple[int, int, int] | None,
     batch: int,
-) -> tuple[tuple[int, int, int], tuple[str, ...]]:
+) -> tuple[int, int, int]:
     """The (C, H, W) to analyse: the file's own where fixed, ``asked`` where symbolic."""
     n, *chw = dims[1:]
-    dynamic = tuple(axis for axis, d in zip("NCHW", (n, *chw), strict=True) if d is None)
     if n is not None and n != batch:
         raise InputError(
             f"{path} was exported for a batch of {n}, not {batch}: export it again with "
@@ -186,7 +183,7 @@ def _fixed_input(
                 f"{path} has a dynamic input size ({shown}): give its input size (CxHxW) "
                 "to analyse it"
             )
-        return (chw[0], chw[1], chw[2]), dynamic
+        return (chw[0], chw[1], chw[2])
     for axis, have, want in zip("CHW", chw, asked, strict=True):
         if have is not None and have != want:
             fixed = "x".join(str(d) if d is not None else "?" for d in chw)
@@ -194,7 +191,7 @@ def _fixed_input(
                 f"{path} takes a {fixed} input ({axis} is fixed), not "
                 f"{'x'.join(map(str, asked))}: export it again at that size"
             )
-    return asked, dynamic
+    return asked
 
 
 def _folded(graph: Any) -> tuple[tuple[str, int], ...]:
