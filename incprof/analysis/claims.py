@@ -727,8 +727,10 @@ class ClaimCheck:
         reference = self.reference(near)
         everything = reference.by_category if reference else {}
         counted = near.figure.by_category
+        # largest first; ties by name, so that a report is the same on every run
         categories = sorted(
-            set(counted) | set(everything), key=lambda c: -abs(everything.get(c, counted.get(c, 0)))
+            set(counted) | set(everything),
+            key=lambda c: (-abs(everything.get(c, counted.get(c, 0))), c),
         )
         rows = [
             {
