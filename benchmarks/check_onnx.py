@@ -21,6 +21,7 @@ from pathlib import Path
 
 from incprof import api
 from incprof.analysis.trace import Trace, trace_variant
+from incprof.files import write_text
 from incprof.onnx.export import TOLERANCE, export
 from incprof.onnx.reader import load
 from incprof.registry import get, list_variants, resolve
@@ -100,7 +101,7 @@ def main() -> int:
         },
         "rows": rows,
     }
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    write_text(args.out, json.dumps(result, indent=1) + "\n")  # into a symlink's target, mode kept
     failed = [
         r["variant"]
         for r in rows

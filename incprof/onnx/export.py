@@ -20,6 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from incprof.analysis.trace import first_tensor
 from incprof.errors import InputError, error_line
 from incprof.onnx import require
 from incprof.registry import InputShape, Variant
@@ -154,8 +155,6 @@ def _run(data: bytes, x: Any) -> Any:
 
 
 def _first(out: Any) -> torch.Tensor:
-    from incprof.analysis.trace import first_tensor
-
     tensor = first_tensor(out)
     if tensor is None:
         raise InputError("the model's output holds no tensor")
