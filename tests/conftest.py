@@ -7,6 +7,8 @@ from click.testing import Result
 
 # Lets tests name their helper models as "user_models:tiny_net", as users name theirs.
 sys.path.insert(0, str(Path(__file__).parent))
+# ... and import benchmarks/zoo_imports.py, the one shim for torchvision and timm.
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 
 from scratch import REPORT_ARGS, run_in_scratch
 
