@@ -22,13 +22,13 @@ from typing import Any
 from incprof.analysis.latency import DTYPES, MODES
 from incprof.api import analysis, analyze_variant, compare_records
 from incprof.errors import InputError
+from incprof.jsonfile import read_json
 from incprof.parse import parse_input_shape
 from incprof.registry import InputShape, RegistryError, list_variants, resolve
 from incprof.results import (
     BASELINE_SCHEMA,
     BASELINE_VERSION,
     load_latency_results,
-    read_json,
     write_json,
 )
 

@@ -17,22 +17,10 @@ from typing import Any
 
 from incprof.errors import InputError
 from incprof.files import write_text
+from incprof.jsonfile import read_json
 
 BASELINE_SCHEMA = "incprof-baseline"
 BASELINE_VERSION = 1
-
-
-def read_json(path: str | Path) -> Any:
-    """JSON from a file the user named; every way it can fail is one line."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"{path} is not JSON: {exc.msg} at line {exc.lineno}") from None
-    except UnicodeDecodeError:
-        raise InputError(f"{path} is not JSON: not UTF-8 text") from None
 
 
 def write_json(path: str | Path, data: Any) -> Path:

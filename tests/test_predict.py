@@ -236,7 +236,7 @@ def test_a_profile_file_round_trips_and_a_malformed_one_is_one_line(tmp_path: An
     assert loaded.source == f"test-device ({good}; datasheet, measured, fitted figures)"
     bad = tmp_path / "bad.json"
     bad.write_text('{"schema": ')
-    with pytest.raises(ProfileError, match=r"is not JSON \(line 1") as caught:
+    with pytest.raises(ProfileError, match=r"is not JSON: Expecting value at line 1") as caught:
         profiles.load(bad)
     assert "\n" not in str(caught.value)
     with pytest.raises(ProfileError, match=r"cannot read profile"):

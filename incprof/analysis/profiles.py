@@ -16,7 +16,6 @@ an error that names the file and the key: a missing peak is never a zero.
 from __future__ import annotations
 
 import difflib
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from incprof.errors import InputError
+from incprof.jsonfile import loads, read_json
 
 SCHEMA = "incprof-device-profile/1"
 KINDS = ("datasheet", "measured", "fitted", "assumed")
@@ -214,17 +214,10 @@ def from_dict(data: Any, *, origin: str = "built-in") -> DeviceProfile:
 
 def load(path: str | Path) -> DeviceProfile:
     """A profile file (``incprof calibrate --out``'s, or one written by hand)."""
-    path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ProfileError(f"cannot read profile {str(path)!r}: {exc.strerror or exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ProfileError(
-            f"profile {str(path)!r} is not JSON (line {exc.lineno}: {exc.msg})"
-        ) from None
+        data = read_json(path, what="profile")
+    except InputError as exc:
+        raise ProfileError(str(exc)) from None
     return from_dict(data, origin=str(path))
 
 
@@ -246,7 +239,7 @@ def builtin(name: str) -> DeviceProfile:
         hint = f"; did you mean {', '.join(close)}?" if close else ""
         raise ProfileError(f"unknown device {name!r}{hint} (known: {', '.join(names)})")
     text = (resources.files("incprof") / "profiles" / f"{name}.json").read_text(encoding="utf-8")
-    return from_dict(json.loads(text), origin=f"built-in {name}.json")
+    return from_dict(loads(text, f"built-in {name}.json"), origin=f"built-in {name}.json")
 
 
 def resolve(spec: str) -> DeviceProfile:
