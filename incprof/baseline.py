@@ -14,8 +14,8 @@ with a tolerance, and only on that same GPU; elsewhere each row is skipped and s
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,16 @@ from incprof.api import analysis, analyze_variant, compare_records
 from incprof.errors import InputError
 from incprof.jsonfile import read_json
 from incprof.parse import parse_input_shape
-from incprof.registry import InputShape, RegistryError, list_variants, resolve
+from incprof.registry import (
+    InputShape,
+    RegistryError,
+    get,
+    imported_module,
+    is_user_spec,
+    list_variants,
+    require_consent,
+    resolve,
+)
 from incprof.results import (
     BASELINE_SCHEMA,
     BASELINE_VERSION,
@@ -60,6 +69,7 @@ class Baseline:
     kind: str
     entries: tuple[Entry, ...]
     device: str | None = None
+    origin: str = field(default="the baseline", compare=False)  # its path, for messages
 
     def data(self, entries: Iterable[Entry] | None = None) -> dict[str, Any]:
         """The JSON object, with ``entries`` in place of this baseline's if given."""
@@ -143,6 +153,11 @@ def validate(data: Any, path: str) -> Baseline:
     entries = data.get("entries")
     if not isinstance(entries, list):
         raise BaselineError(f'{path}: "entries" must be a list')
+    if not entries:
+        raise BaselineError(
+            f"{path} holds no entries, so it checks nothing "
+            f"(write some with 'incprof check {path} --update --variants NAME,...')"
+        )
     for number, entry in enumerate(entries, 1):
         if not isinstance(entry, dict):
             raise BaselineError(f"{path}: entry {number} is not an object")
@@ -154,7 +169,7 @@ def validate(data: Any, path: str) -> Baseline:
                 raise BaselineError(
                     f"{path}: entry {number} {key!r} must be {meaning}; got {entry[key]!r}"
                 )
-    return Baseline(kind, tuple(entries), device if kind == "latency" else None)
+    return Baseline(kind, tuple(entries), device if kind == "latency" else None, path)
 
 
 def write_baseline(path: str | Path, data: Mapping[str, Any]) -> None:
@@ -382,6 +397,7 @@ def check(
     latency_tolerance_pct: float = DEFAULT_LATENCY_TOLERANCE_PCT,
     gpu: str | None = None,
     measure: Measure | None = None,
+    allow_imports: Collection[str] = (),
 ) -> CheckResult:
     """Recompute what ``baseline`` holds and compare.
 
@@ -389,10 +405,29 @@ def check(
     ``gpu`` is this machine's GPU (see :func:`current_gpu`; None: none): latency entries
     are measured, by ``measure`` (default: :func:`measure_on_this_gpu`), only when it is
     the baseline's device, and compare as a ratio within ``latency_tolerance_pct``.
+    ``allow_imports``: the modules an entry's ``package.module:callable`` may import (see
+    :func:`vet_names`); any other such entry is a :class:`BaselineError`.
     """
+    vet_names(baseline, allow_imports)
     if baseline.kind == "analytic":
         return _check_analytic(baseline, tolerance_pct)
     return _check_latency(baseline, latency_tolerance_pct, gpu, measure)
+
+
+def vet_names(baseline: Baseline, allow_imports: Collection[str] = ()) -> None:
+    """Before anything runs: each entry names a registered variant (an unknown one is bad
+    input with the close names, not a regression), an ``.onnx`` file, or a module the
+    user consented to import (:func:`incprof.registry.require_consent`)."""
+    how = f"incprof check {baseline.origin} --import {{module}}"
+    for number, entry in enumerate(baseline.entries, 1):
+        name, where = entry["variant"], f"{baseline.origin}: entry {number}"
+        try:
+            require_consent(name, allow_imports, where, how)
+            if imported_module(name) is None and not name.lower().endswith(".onnx"):
+                get(name)
+        except RegistryError as exc:
+            message = str(exc) if str(exc).startswith(where) else f"{where}: {exc}"
+            raise BaselineError(message) from None
 
 
 def _result_rows(path: Path) -> list[dict[str, Any]]:
@@ -411,6 +446,10 @@ def _measured_on_cpu(row: Mapping[str, Any]) -> bool:
 
 
 def _default_input(name: str) -> str | None:
+    """A registered variant's default input as text; None for any other name, which is
+    never resolved here: a results file must not decide what code is imported."""
+    if is_user_spec(name) or name.lower().endswith(".onnx"):
+        return None
     try:
         return "x".join(map(str, resolve(name).input_for()))
     except RegistryError:

@@ -1394,6 +1394,14 @@ def report_command(out_dir: Path, results_dir: Path | None) -> None:
     "package.module:callable); default: the ones it holds, or every registered entry for a "
     "new file.",
 )
+@click.option(
+    "--import",
+    "imports",
+    metavar="MODULE",
+    multiple=True,
+    help="Let entries that name MODULE:callable (or a module inside package MODULE) import "
+    "it; repeatable. Without it such an entry is refused: a file never decides what code runs.",
+)
 @FORMAT_OPTION
 @OUTPUT_OPTION
 def check_command(
@@ -1402,6 +1410,7 @@ def check_command(
     latency_tolerance: float,
     update: bool,
     variants_text: str | None,
+    imports: tuple[str, ...],
     fmt: str,
     output: Path | None,
 ) -> None:
@@ -1412,8 +1421,12 @@ def check_command(
     changed) unless --tolerance allows it. A latency baseline holds median times on one
     GPU: they compare as a ratio, only on that GPU; elsewhere each row is skipped.
 
+    An entry naming package.module:callable imports that module only if --import names
+    it (names typed after --variants need no consent: you typed them).
+
     Exit status: 0 nothing regressed, 1 something did, 2 a baseline that is missing,
-    malformed or of another schema version. Without --update nothing is written.
+    malformed, empty, of another schema version, naming an unknown variant or a module
+    not allowed by --import. Without --update nothing is written.
 
     \b
     Examples:
@@ -1458,7 +1471,11 @@ def check_command(
     baseline = load_baseline(baseline_path)
     gpu = current_gpu() if baseline.kind == "latency" else None
     result = check(
-        baseline, tolerance_pct=tolerance, latency_tolerance_pct=latency_tolerance, gpu=gpu
+        baseline,
+        tolerance_pct=tolerance,
+        latency_tolerance_pct=latency_tolerance,
+        gpu=gpu,
+        allow_imports=imports,
     )
     if update and result.updated is None:
         raise BadInput(f"cannot update {baseline_path} here: {not_here(baseline, gpu)}")

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from torch import nn
 
 from incprof.errors import RegistryError, error_line
+from incprof.jsonfile import clip
 
 Tag = Literal["network", "block", "factorization", "user"]
 TAGS: tuple[Tag, ...] = ("network", "block", "factorization")
@@ -105,6 +106,37 @@ def family_members(family: str) -> list[Variant]:
 def is_user_spec(name: str) -> bool:
     """``package.module:callable`` names a user's model rather than a registered one."""
     return ":" in name
+
+
+def imported_module(name: str) -> str | None:
+    """The module that resolving ``name`` would import: ``package.module`` of a
+    ``package.module:callable`` spec; None for a registered name or an ``.onnx`` file,
+    which are read as data and run no code of their own."""
+    if name.lower().endswith(".onnx") or not is_user_spec(name):
+        return None
+    return name.partition(":")[0]
+
+
+def allows_import(module: str, allowed: Collection[str]) -> bool:
+    """Whether consenting to ``allowed`` covers ``module`` (a package covers its modules)."""
+    return any(module == a or module.startswith(f"{a}.") for a in allowed)
+
+
+def require_consent(name: str, allowed: Collection[str], where: str, how: str) -> None:
+    """Refuse a name a *file* gave that would import code the user did not consent to.
+
+    A data file must never decide what code runs: a baseline committed to a repository
+    would otherwise run any module importable there in the CI job that checks it. Names
+    the user typed need no consent; registered names never import anything.
+    ``how`` says how to consent (the command line's ``--import MODULE``).
+    """
+    module = imported_module(name)
+    if module is not None and not allows_import(module, allowed):
+        raise RegistryError(
+            f"{where} names {clip(name)!r}, which would import the module {clip(module)!r}; "
+            "incprof imports code named by a file only with your consent: "
+            + how.format(module=clip(module))
+        )
 
 
 def get(name: str) -> Variant:

@@ -23,6 +23,8 @@ from incprof.cli import cli
 
 BASELINES = Path(__file__).parents[1] / "benchmarks" / "baselines"
 H100 = "NVIDIA H100 80GB HBM3"
+# The small baseline names user_models:tiny_net: checking it imports tests/user_models.py.
+CONSENT = ("--import", "user_models")
 
 
 def invoke(*args: str):
@@ -102,7 +104,7 @@ def test_small_baseline_holds_the_exact_figures(small_baseline):
 
 
 def test_unchanged_baseline_exits_0_and_prints_only_the_summary(baseline_file):
-    result = invoke("check", baseline_file)
+    result = invoke("check", baseline_file, *CONSENT)
     assert result.exit_code == 0, result.output
     assert result.stdout == f"{baseline_file}: 2 entries, 18 ok\n"
 
@@ -110,7 +112,7 @@ def test_unchanged_baseline_exits_0_and_prints_only_the_summary(baseline_file):
 def test_a_changed_figure_exits_1_with_a_readable_diff(baseline_file):
     now = analytic_baseline(["block_naive"])["entries"][0]["macs"]
     old = tamper(baseline_file, "block_naive", "macs", 1.25)
-    result = invoke("check", baseline_file)
+    result = invoke("check", baseline_file, *CONSENT)
     assert result.exit_code == 1
     header, _, row, _, summary = result.stdout.splitlines()
     assert summary == f"{baseline_file}: 2 entries, 17 ok, 1 regressed"
@@ -131,7 +133,7 @@ def test_a_changed_figure_exits_1_with_a_readable_diff(baseline_file):
 def test_a_larger_activation_peak_or_more_traffic_regresses(baseline_file):
     tamper(baseline_file, "block_naive", "activation_peak_bytes_fp32", 0.5)
     tamper(baseline_file, "user_models:tiny_net", "bytes_moved_fp32", 0.99)
-    result = invoke("check", baseline_file, "--format", "json")
+    result = invoke("check", baseline_file, *CONSENT, "--format", "json")
     assert result.exit_code == 1
     regressed = {
         (r["variant"], r["metric"]) for r in json.loads(result.stdout) if r["status"] != "ok"
@@ -141,7 +143,7 @@ def test_a_larger_activation_peak_or_more_traffic_regresses(baseline_file):
         ("user_models:tiny_net", "bytes_moved_fp32"),
     }
     # A 1% rise is within a 2% tolerance; doubling is not.
-    result = invoke("check", baseline_file, "--tolerance", "2", "--format", "json")
+    result = invoke("check", baseline_file, *CONSENT, "--tolerance", "2", "--format", "json")
     assert result.exit_code == 1
     (row,) = [r for r in json.loads(result.stdout) if r["status"] != "ok"]
     assert row["metric"] == "activation_peak_bytes_fp32" and row["change_pct"] == 100.0
@@ -153,13 +155,13 @@ def test_a_baseline_from_before_the_memory_figures_still_checks(baseline_file):
         for metric in MEMORY_METRICS:
             del entry[metric]
     baseline_file.write_text(json.dumps(data))
-    result = invoke("check", baseline_file, "--format", "json")
+    result = invoke("check", baseline_file, *CONSENT, "--format", "json")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.stdout)
     assert {r["metric"] for r in rows} == set(ANALYTIC_METRICS) - set(MEMORY_METRICS)
     assert len(rows) == 12 and {r["status"] for r in rows} == {"ok"}
     # --update writes today's figures, the memory ones included.
-    assert invoke("check", baseline_file, "--update").exit_code == 0
+    assert invoke("check", baseline_file, *CONSENT, "--update").exit_code == 0
     updated = load_baseline(baseline_file).entries
     assert all(set(MEMORY_METRICS) <= set(entry) for entry in updated)
 
@@ -167,34 +169,36 @@ def test_a_baseline_from_before_the_memory_figures_still_checks(baseline_file):
 def test_fewer_macs_is_a_regression_too(baseline_file):
     """An architecture that changed either way is what a reviewer must see."""
     tamper(baseline_file, "block_naive", "params", 1.01)
-    assert invoke("check", baseline_file).exit_code == 1
+    assert invoke("check", baseline_file, *CONSENT).exit_code == 1
 
 
 def test_tolerance_loosens_the_exact_figures(baseline_file):
     tamper(baseline_file, "block_naive", "macs", 1.01)  # now is 0.99 of the baseline
-    assert invoke("check", baseline_file, "--tolerance", "0.5").exit_code == 1
-    result = invoke("check", baseline_file, "--tolerance", "2", "--format", "json")
+    assert invoke("check", baseline_file, *CONSENT, "--tolerance", "0.5").exit_code == 1
+    result = invoke("check", baseline_file, *CONSENT, "--tolerance", "2", "--format", "json")
     assert result.exit_code == 0
     (row,) = [r for r in json.loads(result.stdout) if r["baseline"] != r["now"]]
     assert row["status"] == "ok" and row["reason"] == "within the 2% tolerance"
     assert row["change_pct"] == pytest.approx(100 * (1 / 1.01 - 1), abs=1e-3)
 
 
-def test_a_variant_no_longer_registered_regresses_with_the_reason(baseline_file):
+def test_a_variant_no_longer_registered_is_bad_input_with_close_names(baseline_file):
+    """A name the registry does not know is a broken baseline (exit 2), not a regression."""
     data = json.loads(baseline_file.read_text())
     data["entries"][1]["variant"] = "block_naiv"
     baseline_file.write_text(json.dumps(data))
-    result = invoke("check", baseline_file, "--format", "json")
-    assert result.exit_code == 1
-    gone = [r for r in json.loads(result.stdout) if r["status"] == "regressed"]
-    assert len(gone) == 1
-    assert gone[0]["reason"].startswith("unknown variant 'block_naiv'; did you mean block_naive")
+    result = invoke("check", baseline_file, *CONSENT, "--format", "json")
+    assert result.exit_code == 2
+    assert result.output.strip() == (
+        f"incprof: error: {baseline_file}: entry 2: unknown variant 'block_naiv'; "
+        "did you mean block_naive, block_bn_factorized, block_v3_fig7?"
+    )
 
 
 def test_without_update_nothing_is_written(baseline_file):
     tamper(baseline_file, "block_naive", "macs", 2)
     before, stat = baseline_file.read_bytes(), baseline_file.stat()
-    assert invoke("check", baseline_file).exit_code == 1
+    assert invoke("check", baseline_file, *CONSENT).exit_code == 1
     assert baseline_file.read_bytes() == before
     assert baseline_file.stat().st_mtime_ns == stat.st_mtime_ns
     assert [p.name for p in baseline_file.parent.iterdir()] == ["baseline.json"]
@@ -202,11 +206,11 @@ def test_without_update_nothing_is_written(baseline_file):
 
 def test_update_rewrites_the_baseline_whole(baseline_file, small_baseline):
     tamper(baseline_file, "block_naive", "macs", 2)
-    result = invoke("check", baseline_file, "--update")
+    result = invoke("check", baseline_file, *CONSENT, "--update")
     assert result.exit_code == 0, result.output
     assert json.loads(baseline_file.read_text()) == small_baseline
     assert [p.name for p in baseline_file.parent.iterdir()] == ["baseline.json"]
-    assert invoke("check", baseline_file).exit_code == 0
+    assert invoke("check", baseline_file, *CONSENT).exit_code == 0
 
 
 def test_update_that_cannot_write_leaves_the_old_file(baseline_file, monkeypatch):
@@ -217,7 +221,7 @@ def test_update_that_cannot_write_leaves_the_old_file(baseline_file, monkeypatch
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", refuse)
-    result = invoke("check", baseline_file, "--update")
+    result = invoke("check", baseline_file, *CONSENT, "--update")
     assert result.exit_code == 2
     assert result.stderr.strip().endswith(
         f"incprof: error: cannot write {baseline_file}: No space left on device"

@@ -113,7 +113,7 @@ UNWRITABLE = "/nonexistent-dir/out.json"
         ["compare", "user_models:tiny_net", "--output", UNWRITABLE],
         ["counters", "user_models:tiny_net", "--counters", "torch", "--output", UNWRITABLE],
         ["factorize", "fact_5x5", "--output", UNWRITABLE],
-        ["check", "{baseline}", "--output", UNWRITABLE],
+        ["check", "{baseline}", "--import", "user_models", "--output", UNWRITABLE],
         ["latency", "user_models:tiny_net", "--device", "cpu", "--output", UNWRITABLE],
     ],
     ids=lambda args: args[0],
