@@ -194,13 +194,13 @@ def compare_records(
     input_shape: InputShape | None = None,
     counters: Sequence[str] = (),
     progress: Progress | None = None,
-    warn: Progress | None = None,
 ) -> list[dict[str, Any]]:
     """One record per variant: analytic cost, and each named counter's MACs beside it.
 
     The final feature map's field: ``rf_size`` and ``rf_stride`` (None where no single
-    field exists, ``rf_note`` says why), ``rf_aligned``; ``warn`` gets one line per
-    variant whose branches meet misaligned. The keys: :func:`incprof.columns.compare_keys`."""
+    field exists, ``rf_note`` says why), ``rf_aligned``, and ``alignment_note``: where
+    branches meet misaligned (empty: nowhere), a fact about the field, not a warning.
+    The keys: :func:`incprof.columns.compare_keys`."""
     records = []
     variants = [resolve(name, input_shape) for name in names]  # a bad name fails first
     for i, variant in enumerate(variants, 1):
@@ -218,8 +218,7 @@ def compare_records(
         record["rf_stride"] = final.get("stride")
         record["rf_aligned"] = final.get("aligned", field.aligned)
         record["rf_note"] = final.get("note", "no spatial feature map reaches the output")
-        if warn and field.misalignments:
-            warn(f"not aligned: {variant.name}: {'; '.join(field.misalignments)}")
+        record["alignment_note"] = "; ".join(field.misalignments)
         accuracy = variant.accuracy
         record["top1"] = accuracy.top1 if accuracy else None
         record["top5"] = accuracy.top5 if accuracy else None

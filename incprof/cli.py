@@ -187,9 +187,17 @@ def _split(text: str) -> list[str]:
 def _render(
     records: Sequence[dict[str, Any]], fmt: str, columns: Sequence[str] | None = None
 ) -> str:
-    from incprof.report.tables import render
+    from incprof.report.tables import filled_columns, render
 
+    if fmt in ("table", "markdown") and records:
+        columns = filled_columns(records, columns)
     return render(records, fmt, columns)
+
+
+def _notes(notes: Sequence[str], fmt: str) -> str:
+    from incprof.report.tables import notes_text
+
+    return notes_text(notes, fmt)
 
 
 PREDICT_DTYPE_OPTION = click.option(
@@ -441,9 +449,9 @@ def compare_command(
             f"{results} has no latency results at batch {batch}"
             f" (it has batch {', '.join(map(str, found)) or 'none'}); choose one with --batch"
         )
-    records = compare_records(
-        names, input_shape=shape, counters=counters, progress=_progress(), warn=_warn
-    )
+    records = compare_records(names, input_shape=shape, counters=counters, progress=_progress())
+    notes = [f"{r['variant']}: not aligned: {r['alignment_note']}" for r in records]
+    notes = [note for note, r in zip(notes, records, strict=True) if r["alignment_note"]]
     if latency:
         from incprof.analysis.latency import DeviceError
 
@@ -453,13 +461,12 @@ def compare_command(
             )
     if saved is not None:
         missing = join_latency(records, saved, batch=batch)
+        where = results or "the measurement"
+        blank = f"{where} has no ok result at batch {batch} and this input"
+        for record in records:
+            record["latency_note"] = blank if record["variant"] in missing else ""
         if missing:
-            where = results or "the measurement"
-            click.echo(
-                f"incprof: {where} has no ok result at batch {batch} and this input for "
-                f"{', '.join(missing)}: its latency columns are blank",
-                err=True,
-            )
+            notes.append(f"{blank} for {', '.join(missing)}: its latency columns are blank")
     footer = ""
     if profile is not None:
         from incprof.api import add_predictions
@@ -481,9 +488,10 @@ def compare_command(
         records = sort_records(records, order[0], descending=order[1])
     columns = None  # json and csv: every key, for scripts
     if fmt in ("table", "markdown"):
-        shown = [k for k in compare_columns(records, keys) if k not in PREDICTED_NOTES]
+        hidden = {*PREDICTED_NOTES, "alignment_note", "latency_note"}  # under the table
+        shown = [k for k in compare_columns(records, keys) if k not in hidden]
         records, columns = in_units(records, shown, unit="MiB")
-        write_output(_render(records, fmt, columns) + footer, output)
+        write_output(_render(records, fmt, columns) + footer + _notes(notes, fmt), output)
         return
     write_output(_render(records, fmt, columns), output)
 
@@ -1177,9 +1185,9 @@ def claim_command(
         input_shapes=[s for s in shapes if s is not None],
         progress=_progress(),
     )
-    for note in notes:
-        _warn(note)
-    if fmt in ("json", "csv"):
+    if fmt in ("json", "csv"):  # stdout holds the data alone; what it leaves out, stderr
+        for note in notes:
+            _warn(note)
         write_output(_render(check.records(), fmt), output)
         click.echo(f"incprof: {check.summary()}", err=True)
     else:
@@ -1191,7 +1199,7 @@ def claim_command(
             label = near.figure.convention.label() if near else ""
             text += f"\nThe nearest ({label}) by category:\n\n"
             text += _render(check.remainder(), fmt, CLAIM_REMAINDER_COLUMNS)
-        write_output(text, output)
+        write_output(text + _notes(notes, fmt), output)
     if check.verdict == DOES_NOT_HOLD:
         raise click.exceptions.Exit(1)
 
@@ -1223,12 +1231,13 @@ def rf_command(variant: str, input_text: str | None, fmt: str, output: Path | No
     analysis, rows = rf_records(variant, input_shape=shape)
     notes = [f"not aligned: {m}" for m in analysis.misalignments]
     notes += [f"unknown to the receptive-field walk: {op}" for op in analysis.unknown_ops]
-    for note in notes:
-        _warn(note)
-    columns = None
-    if fmt in ("table", "markdown") and not any(r["note"] for r in rows):
-        columns = [c for c in rows[0] if c != "note"] if rows else None
-    write_output(_render(rows, fmt, columns), output)
+    if fmt in ("table", "markdown"):
+        write_output(_render(rows, fmt) + _notes(notes, fmt), output)
+        return
+    if notes and rows:  # the final map's row says what its field went through
+        final = rows[-1]
+        final["note"] = "; ".join(filter(None, [final["note"], *notes]))
+    write_output(_render(rows, fmt), output)
 
 
 DEFAULT_RESULTS = Path("benchmarks/results")

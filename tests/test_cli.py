@@ -52,25 +52,53 @@ def test_compare_csv_and_markdown():
     assert markdown.splitlines()[1].startswith("|")
 
 
-def test_compare_shows_alignment_and_warns_once_per_misaligned_variant():
+def test_compare_notes_alignment_in_a_field_and_under_the_table_never_on_stderr():
     result = run("compare", "bn_inception", "googlenet_tv", "--format", "json")
-    assert result.exit_code == 0
-    aligned = {r["variant"]: r["rf_aligned"] for r in json.loads(result.stdout)}
-    assert aligned == {"bn_inception": False, "googlenet_tv": True}
-    # bn_inception's two misaligned concats (inception_3c, inception_4e) on one line
-    (line,) = result.stderr.splitlines()
-    assert line.startswith("incprof: not aligned: bn_inception: concat in inception_3c")
-    assert "concat in inception_4e" in line
+    assert result.exit_code == 0 and result.stderr == ""
+    records = {r["variant"]: r for r in json.loads(result.stdout)}
+    assert {v: r["rf_aligned"] for v, r in records.items()} == {
+        "bn_inception": False,
+        "googlenet_tv": True,
+    }
+    # bn_inception's two misaligned concats (inception_3c, inception_4e), in its own field
+    note = records["bn_inception"]["alignment_note"]
+    assert note.startswith("concat in inception_3c: centres (6, 6) and (14, 14) differ")
+    assert "; concat in inception_4e" in note
+    assert records["googlenet_tv"]["alignment_note"] == ""
+    table = run("compare", "bn_inception", "googlenet_tv")
+    assert table.stderr == ""
+    assert table.stdout.endswith(f"\nnotes:\n  bn_inception: not aligned: {note}\n")
+    assert "alignment_note" not in table.stdout
     header = run("compare", "googlenet_tv").stdout.splitlines()[0].split()
     assert header[header.index("rf_stride") + 1] == "rf_aligned"
 
 
-def test_rf_json_has_an_aligned_flag_per_end_point():
+def test_empty_columns_leave_the_table_but_stay_in_json_and_csv():
+    """A user's model has no published accuracy: no blank top1/top5 columns in a table."""
+    table = run("compare", "user_models:tiny_net").stdout.splitlines()[0].split()
+    markdown = run("compare", "user_models:tiny_net", "--format", "markdown").stdout
+    for column in ("top1", "top5", "accuracy_source", "unknown_ops"):
+        assert column not in table and f" {column} " not in markdown.splitlines()[0]
+    (record,) = json.loads(run("compare", "user_models:tiny_net", "--format", "json").stdout)
+    assert record["top1"] is None and record["accuracy_source"] == ""
+    csv_header = run("compare", "user_models:tiny_net", "--format", "csv").stdout.splitlines()[0]
+    assert "top1,top5,accuracy_source" in csv_header
+    assert "top1" in run("compare", "inception_v3").stdout.splitlines()[0]
+
+
+def test_rf_notes_misalignment_under_the_table_and_in_the_final_row():
     result = run("rf", "bn_inception", "--format", "json")
+    assert result.stderr == ""
     rows = {r["endpoint"]: r for r in json.loads(result.stdout)}
     assert rows["inception_3b"]["aligned"] is True and rows["inception_3c"]["aligned"] is False
     assert rows["final_feature_map"]["aligned"] is False
-    assert result.stderr.count("incprof: not aligned:") == 2
+    assert rows["final_feature_map"]["note"].count("not aligned: concat in") == 2
+    table = run("rf", "bn_inception")
+    assert table.stderr == ""
+    assert table.stdout.endswith(
+        "\nnotes:\n  not aligned: concat in inception_3c: centres (6, 6) and (14, 14) differ\n"
+        "  not aligned: concat in inception_4e: centres (6, 6) and (22, 22) differ\n"
+    )
 
 
 def test_transposed_conv_leaves_the_field_empty_with_the_reason():

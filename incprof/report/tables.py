@@ -105,6 +105,26 @@ def to_text(
     )
 
 
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, float) and math.isnan(value))
+
+
+def filled_columns(records: Sequence[Record], columns: Sequence[str] | None = None) -> list[str]:
+    """``columns`` (default: every key) less those no record fills: a table a person reads
+    has no column that is blank in every row (CSV and JSON keep them: a stable schema)."""
+    return [c for c in _columns(records, columns) if any(not _empty(r.get(c)) for r in records)]
+
+
+def notes_text(notes: Sequence[str], fmt: str) -> str:
+    """Facts about a table (where a field is misaligned, why a cell is blank) printed under
+    it, so that a successful run writes nothing to stderr; empty when there are none."""
+    if not notes:
+        return ""
+    if fmt == "markdown":
+        return "\nNotes:\n\n" + "".join(f"- {_markdown_cell(n)}\n" for n in notes)
+    return "\nnotes:\n" + "".join(f"  {n}\n" for n in notes)
+
+
 def render(records: Sequence[Record], fmt: str, columns: Sequence[str] | None = None) -> str:
     """One of :data:`FORMATS`; ``columns`` picks and orders the keys shown."""
     if fmt == "json":
