@@ -2,4 +2,5 @@
 
 from incprof.cli import main
 
-main()
+if __name__ == "__main__":  # not when a second process (report's counters) imports it
+    main()

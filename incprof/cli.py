@@ -488,8 +488,8 @@ def compare_command(
         records = sort_records(records, order[0], descending=order[1])
     columns = None  # json and csv: every key, for scripts
     if fmt in ("table", "markdown"):
-        hidden = {*PREDICTED_NOTES, "alignment_note", "latency_note"}  # under the table
-        shown = [k for k in compare_columns(records, keys) if k not in hidden]
+        # The notes (alignment, blank latency) go under the table, not in a column.
+        shown = [k for k in compare_columns(records, keys) if k not in PREDICTED_NOTES]
         records, columns = in_units(records, shown, unit="MiB")
         write_output(_render(records, fmt, columns) + footer + _notes(notes, fmt), output)
         return
@@ -1240,9 +1240,6 @@ def rf_command(variant: str, input_text: str | None, fmt: str, output: Path | No
     write_output(_render(rows, fmt), output)
 
 
-DEFAULT_RESULTS = Path("benchmarks/results")
-
-
 @cli.command("export")
 @click.argument("variant")
 @click.option(
@@ -1332,42 +1329,39 @@ def export_command(
 )
 @click.option(
     "--results",
-    "results_dir",
+    "results_dirs",
     type=click.Path(file_okay=False, path_type=Path),
-    default=None,
-    help="Folder of saved latency results (latency*.json, GPU or CPU) for the latency page "
-    f"[default: {DEFAULT_RESULTS}, from the repository root].",
+    multiple=True,
+    help="A folder of your own saved results (latency*.json, predict_*.json), added to the "
+    "measurements incprof comes with; repeatable.",
 )
-def report_command(out_dir: Path, results_dir: Path | None) -> None:
+def report_command(out_dir: Path, results_dirs: tuple[Path, ...]) -> None:
     """Regenerate the Markdown reports: family overview, one page per network, the
     factorization study, counter agreement, latency and GoogLeNet's Table 1.
 
-    A second run on unchanged code writes byte-identical files, so the committed
-    reports/ folder shows no diff after `incprof report`.
+    Runs from any directory: the measured results incprof comes with (benchmarks/results
+    of its checkout) are always read, and --results adds yours. A second run on unchanged
+    code writes byte-identical files, so the committed reports/ folder shows no diff after
+    `incprof report`.
 
     \b
     Example:
       incprof report --out reports/
     """
-    from incprof.report.build import build_reports
+    from incprof.report.build import build_reports, results_folders
 
-    if results_dir is not None and not results_dir.is_dir():
-        raise BadInput(f"--results {results_dir}: no such folder")
-    results_dir = results_dir or DEFAULT_RESULTS
-    if not results_dir.is_dir():
+    for folder in results_dirs:
+        if not folder.is_dir():
+            raise BadInput(f"--results {folder}: no such folder")
+    folders = results_folders(results_dirs)
+    if not any(f.glob("latency*.json") for f in folders):
         click.echo(
-            f"incprof: no {results_dir} folder here (run from the repository root, or give "
-            "--results): the latency page will have no measurements and no plots",
-            err=True,
-        )
-    elif not any(results_dir.glob("latency*.json")):
-        click.echo(
-            f"incprof: {results_dir} holds no latency*.json: the latency page will have no "
-            "measurements and no plots",
+            "incprof: no latency*.json in the results read (give yours with --results): "
+            "the latency page will have no measurements and no plots",
             err=True,
         )
     try:
-        written = build_reports(out_dir, results_dir=results_dir, progress=_progress())
+        written = build_reports(out_dir, results_dir=folders, progress=_progress())
     except OSError as exc:
         raise BadInput(f"cannot write the reports under {out_dir}: {exc.strerror or exc}") from None
     click.echo(f"incprof: wrote {len(written)} files under {out_dir}", err=True)

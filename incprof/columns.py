@@ -49,13 +49,7 @@ PREDICTED_NOTES = ("predicted_profile", "predicted_config")
 # The metrics a compare record holds as a ratio to the reference variant's.
 RATIO_METRICS = ("params", "macs", "latency_ms", "predicted_ms")
 # source_note: what a graph read from a file (ONNX) differs by from its PyTorch module.
-COMPARE_NOTES = (
-    "unknown_ops",
-    "counter_errors",
-    "accuracy_source",
-    "source_note",
-    "alignment_note",
-)
+COMPARE_NOTES = ("unknown_ops", "counter_errors", "accuracy_source", "source_note")
 # Compare columns a table shows only when some row has something in them.
 COMPARE_SPARSE = (
     "rf_note",

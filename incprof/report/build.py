@@ -68,13 +68,39 @@ class _Writer:
         return self._write(relative, draw)
 
 
+# The repository this package sits in (a checkout, or the README's editable install):
+# its measured results are the ones incprof comes with, found from any directory.
+CHECKOUT = Path(__file__).resolve().parents[2]
+SHIPPED_RESULTS = CHECKOUT / "benchmarks" / "results"
+
+
+def results_folders(extra: Sequence[Path] = ()) -> list[Path]:
+    """The measured results incprof comes with (when its checkout holds them), then
+    ``extra`` (a user's own), each folder once."""
+    folders = [SHIPPED_RESULTS, *extra] if SHIPPED_RESULTS.is_dir() else list(extra)
+    unique: dict[Path, Path] = {}
+    for folder in folders:
+        unique.setdefault(folder.resolve(), folder)
+    return list(unique.values())
+
+
+def _results(folders: Sequence[Path], pattern: str) -> list[Path]:
+    return [p for folder in folders if folder.is_dir() for p in sorted(folder.glob(pattern))]
+
+
 def _shown(path: Path) -> str:
-    """A folder as the pages name it: relative to the working directory when inside it,
-    so pages built from the repository do not carry a machine's absolute paths."""
-    try:
-        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
-    except ValueError:
-        return path.as_posix()
+    """A folder as the pages name it: relative to the working directory, or else to the
+    checkout, when inside it, so pages do not carry a machine's absolute paths."""
+    for root in (Path.cwd(), CHECKOUT):
+        try:
+            return path.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            continue
+    return path.as_posix()
+
+
+def _shown_all(folders: Sequence[Path]) -> str:
+    return ", ".join(_shown(f) for f in folders) or "no results folder"
 
 
 def _step(progress: api.Progress | None, message: str) -> None:
@@ -85,7 +111,7 @@ def _step(progress: api.Progress | None, message: str) -> None:
 def build_reports(
     out_dir: Path,
     *,
-    results_dir: Path = Path("benchmarks/results"),
+    results_dir: Path | Sequence[Path] = SHIPPED_RESULTS,
     networks: Sequence[str] = api.MAIN_FAMILY,
     counters: Sequence[str] = REPORT_COUNTERS,
     progress: api.Progress | None = None,
@@ -94,9 +120,68 @@ def build_reports(
 
     ``networks`` are the family overview's rows, each with its own page; ``counters``
     are the measured counters of the counter-agreement page (empty: no such page). The
-    latency page reads ``results_dir/latency*.json`` (the files bench_latency.py writes).
+    latency page reads ``latency*.json`` (the files bench_latency.py writes) and the
+    prediction page ``predict_*.json`` from ``results_dir``, one folder or several.
     """
-    out = _Writer(Path(out_dir))
+    folders = [Path(results_dir)] if isinstance(results_dir, str | Path) else list(results_dir)
+    if not counters:
+        return _build(Path(out_dir), folders, networks, counters, None, progress)
+    with _Beside(api.counter_records, tuple(networks), counters=tuple(counters)) as measured:
+        return _build(Path(out_dir), folders, networks, counters, measured, progress)
+
+
+class _Beside:
+    """Runs ``function(*args, **kwargs)`` in a second process while the pages are built.
+
+    The counter-agreement page runs fvcore, thop and FlopCounterMode over real CPU
+    forwards, a third of a build, and depends on nothing else the build does; on two cores
+    it costs no wall time beside the rest. A fresh interpreter ("spawn"), so nothing of
+    this process's state (torch's threads, open files) is shared; where no second process
+    can start, the call runs here when its result is asked for.
+    """
+
+    def __init__(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        self.call = (function, args, kwargs)
+        self.pool: Any = None
+        self.future: Any = None
+
+    def __enter__(self) -> _Beside:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        function, args, kwargs = self.call
+        try:
+            self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+            self.future = self.pool.submit(function, *args, **kwargs)
+        except (OSError, RuntimeError):
+            self.pool = self.future = None
+        return self
+
+    def result(self) -> Any:
+        from concurrent.futures.process import BrokenProcessPool
+
+        function, args, kwargs = self.call
+        if self.future is not None:
+            try:
+                return self.future.result()
+            except BrokenProcessPool:  # the second process died (killed, out of memory)
+                pass
+        return function(*args, **kwargs)
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _build(
+    out_dir: Path,
+    folders: list[Path],
+    networks: Sequence[str],
+    counters: Sequence[str],
+    measured: _Beside | None,  # the counter-agreement records, None: no such page
+    progress: api.Progress | None,
+) -> list[Path]:
+    out = _Writer(out_dir)
     pages: list[tuple[str, str, str]] = []
     links = {name: f"networks/{name}.md" for name in networks}
 
@@ -166,8 +251,9 @@ def build_reports(
         )
     )
 
-    if counters:
-        records = api.counter_records(networks, counters=counters, progress=progress)
+    if measured is not None:
+        _step(progress, f"counter agreement ({', '.join(counters)}, in a second process)")
+        records = measured.result()
         out.text("counters.md", markdown.counters_page(records, counters=counters))
         pages.append(
             (
@@ -178,18 +264,18 @@ def build_reports(
         )
 
     _step(progress, "latency")
-    out.text("latency.md", _latency_page(out, Path(results_dir)))
+    out.text("latency.md", _latency_page(out, folders))
     pages.append(
         (
             "Latency",
             "latency.md",
-            f"saved GPU and CPU measurements from `{_shown(Path(results_dir))}`, ours "
+            f"saved GPU and CPU measurements from `{_shown_all(folders)}`, ours "
             "beside the reference implementations (device and date from each file)",
         )
     )
 
     _step(progress, "predicted vs measured")
-    out.text("predict.md", _predict_page(out, Path(results_dir), networks))
+    out.text("predict.md", _predict_page(out, folders, networks))
     pages.append(
         (
             "Predicted vs measured",
@@ -407,8 +493,8 @@ def _read_results(path: Path) -> dict[str, Any]:
     }
 
 
-def _latency_page(out: _Writer, results_dir: Path) -> str:
-    files = sorted(results_dir.glob("latency*.json")) if results_dir.is_dir() else []
+def _latency_page(out: _Writer, folders: Sequence[Path]) -> str:
+    files = _results(folders, "latency*.json")
     results = []
     for path in files:
         result = _read_results(path)
@@ -457,7 +543,7 @@ def _latency_page(out: _Writer, results_dir: Path) -> str:
                 f"{len(result['parity']) - len(pairs)}. " + _parity_by_mode(pairs)
             )
         results.append(result)
-    return markdown.latency_page(results, folder=_shown(results_dir))
+    return markdown.latency_page(results, folder=_shown_all(folders))
 
 
 def _parity_by_mode(pairs: Sequence[dict[str, Any]]) -> str:
@@ -599,9 +685,9 @@ def _roofline(name: str) -> dict[str, Any]:
     }
 
 
-def _predict_page(out: _Writer, results_dir: Path, networks: Sequence[str]) -> str:
+def _predict_page(out: _Writer, folders: Sequence[Path], networks: Sequence[str]) -> str:
     """The validation files' error tables and scatter plots, then a roofline per network."""
-    files = sorted(results_dir.glob("predict_*.json")) if results_dir.is_dir() else []
+    files = _results(folders, "predict_*.json")
     validations = []
     for path in files:
         result = _read_validation(path)
@@ -647,7 +733,7 @@ def _predict_page(out: _Writer, results_dir: Path, networks: Sequence[str]) -> s
         validations,
         [r["summary"] for r in rooflines],
         [(r["variant"], r["plot"]) for r in rooflines],
-        folder=_shown(results_dir),
+        folder=_shown_all(folders),
         roofline=ROOFLINE,
         profile_source=profile.source if profile else "",
         profile_figures=[
