@@ -22,7 +22,7 @@ from typing import Any
 from incprof.analysis.latency import DTYPES, MODES
 from incprof.api import analysis, analyze_variant, compare_records
 from incprof.errors import InputError
-from incprof.jsonfile import read_json
+from incprof.jsonfile import clip, read_json
 from incprof.parse import parse_input_shape
 from incprof.registry import (
     InputShape,
@@ -92,14 +92,18 @@ def _shape_text(value: Any) -> bool:
     return isinstance(value, str) and re.fullmatch(r"[1-9]\d*x[1-9]\d*x[1-9]\d*", value) is not None
 
 
+# A variant, a GPU: longer is no name a user wrote (and would be echoed in every message).
+NAME_CHARS = 256
+
+
 def _name(value: Any) -> bool:
-    return isinstance(value, str) and bool(value)
+    return isinstance(value, str) and 0 < len(value) <= NAME_CHARS and value.isprintable()
 
 
 # Per kind: each field, whether it must be there, what it must be, and how to say so.
 _FIELDS: dict[str, tuple[tuple[str, bool, Callable[[Any], bool], str], ...]] = {
     "analytic": (
-        ("variant", True, _name, "a name"),
+        ("variant", True, _name, f"a name of at most {NAME_CHARS} printable characters"),
         ("input_shape", True, _shape_text, "CxHxW, e.g. 3x299x299"),
         ("params", True, _whole, "a whole number"),
         ("params_with_aux", True, _whole, "a whole number"),
@@ -110,7 +114,7 @@ _FIELDS: dict[str, tuple[tuple[str, bool, Callable[[Any], bool], str], ...]] = {
         *((key, False, _whole, "a whole number") for key in MEMORY_METRICS),
     ),
     "latency": (
-        ("variant", True, _name, "a name"),
+        ("variant", True, _name, f"a name of at most {NAME_CHARS} printable characters"),
         ("input_shape", False, _shape_text, "CxHxW, e.g. 3x299x299"),
         ("batch", True, lambda v: _whole(v) and v > 0, "a positive whole number"),
         ("dtype", True, lambda v: v in DTYPES, "/".join(DTYPES)),
@@ -142,11 +146,12 @@ def validate(data: Any, path: str) -> Baseline:
     version = data.get("version")
     if not (_whole(version) and version == BASELINE_VERSION):
         raise BaselineError(
-            f"{path} is baseline version {version!r}; this incprof reads version {BASELINE_VERSION}"
+            f"{path} is baseline version {clip(repr(version))}; this incprof reads version "
+            f"{BASELINE_VERSION}"
         )
     kind = data.get("kind")
     if kind not in KINDS:
-        raise BaselineError(f"{path}: kind {kind!r} is not one of {', '.join(KINDS)}")
+        raise BaselineError(f"{path}: kind {clip(repr(kind))} is not one of {', '.join(KINDS)}")
     device = data.get("device")
     if kind == "latency" and not _name(device):
         raise BaselineError(f'{path}: a latency baseline names its GPU in "device"')
@@ -166,9 +171,8 @@ def validate(data: Any, path: str) -> Baseline:
                 if required:
                     raise BaselineError(f"{path}: entry {number} has no {key!r}")
             elif not valid(entry[key]):
-                raise BaselineError(
-                    f"{path}: entry {number} {key!r} must be {meaning}; got {entry[key]!r}"
-                )
+                got = clip(repr(entry[key]))
+                raise BaselineError(f"{path}: entry {number} {key!r} must be {meaning}; got {got}")
     return Baseline(kind, tuple(entries), device if kind == "latency" else None, path)
 
 

@@ -89,3 +89,23 @@ def test_a_baseline_nested_inside_its_entries_is_refused(tmp_path):
     path = tmp_path / "base.json"
     path.write_text(json.dumps(data))
     assert_one_line_error(invoke("check", str(path)), "levels deep")
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda data: data["entries"][0].update(variant="v" * 2_000_000),
+        lambda data: data["entries"][0].update(macs="9" * 2_000_000),
+        lambda data: data.update(kind="k" * 2_000_000),
+        lambda data: data.update(version="1" * 2_000_000),
+    ],
+    ids=["variant", "metric", "kind", "version"],
+)
+def test_a_huge_string_in_a_baseline_is_not_echoed(tmp_path, tamper):
+    data = analytic_baseline(["googlenet"])
+    tamper(data)
+    path = tmp_path / "base.json"
+    path.write_text(json.dumps(data))
+    result = invoke("check", str(path))
+    assert_one_line_error(result, str(path))
+    assert len(result.output) < len(str(path)) + 300
