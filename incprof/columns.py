@@ -50,6 +50,10 @@ PREDICTED_NOTES = ("predicted_profile", "predicted_config")
 RATIO_METRICS = ("params", "macs", "latency_ms", "predicted_ms")
 # source_note: what a graph read from a file (ONNX) differs by from its PyTorch module.
 COMPARE_NOTES = ("unknown_ops", "counter_errors", "accuracy_source", "source_note")
+# Facts a table prints under itself rather than in a column (JSON and CSV carry them):
+# where branches meet misaligned, why the saved latency of a row is blank.
+COMPARE_FOOTNOTES = ("alignment_note",)
+LATENCY_FOOTNOTES = ("latency_note",)
 # Compare columns a table shows only when some row has something in them.
 COMPARE_SPARSE = (
     "rf_note",
@@ -86,12 +90,19 @@ def compare_keys(
             if predicted or metric != "predicted_ms"
         ]
     notes = [k for k in COMPARE_NOTES if counters or k != "counter_errors"]
+    notes += [*COMPARE_FOOTNOTES, *(LATENCY_FOOTNOTES if latency else ())]
     return keys + notes + (list(PREDICTED_NOTES) if predicted else [])
 
 
 def compare_columns(records: Sequence[Mapping[str, Any]], keys: Sequence[str]) -> list[str]:
-    """The compare table's columns: ``keys``, less the sparse ones no record fills."""
-    return [k for k in keys if k not in COMPARE_SPARSE or any(r.get(k) for r in records)]
+    """The compare table's columns: ``keys``, less the footnotes (printed under it) and
+    the sparse ones no record fills."""
+    footnotes = {*COMPARE_FOOTNOTES, *LATENCY_FOOTNOTES}
+    return [
+        k
+        for k in keys
+        if k not in footnotes and (k not in COMPARE_SPARSE or any(r.get(k) for r in records))
+    ]
 
 
 # incprof counters (the report's per-network tables leave out the variant).

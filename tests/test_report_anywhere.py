@@ -28,10 +28,10 @@ def test_a_latency_page_built_outside_the_repository_shows_the_measurements(tmp_
 # The second process itself is exercised by the session's report build (tests/conftest.py),
 # whose counter-agreement page the golden test compares with the committed one.
 def test_without_a_second_process_the_call_runs_here(monkeypatch):
-    monkeypatch.setattr(
-        "concurrent.futures.ProcessPoolExecutor",
-        lambda *a, **k: (_ for _ in ()).throw(OSError("no processes")),
-    )
+    def no_processes(_context, _processes):
+        raise OSError("no processes")
+
+    monkeypatch.setattr("multiprocessing.context.SpawnContext.Pool", no_processes)
     with build._Beside(sorted, [3, 1, 2]) as beside:
         assert beside.pool is None
         assert beside.result() == [1, 2, 3]

@@ -137,40 +137,36 @@ class _Beside:
     forwards, a third of a build, and depends on nothing else the build does; on two cores
     it costs no wall time beside the rest. A fresh interpreter ("spawn"), so nothing of
     this process's state (torch's threads, open files) is shared; where no second process
-    can start, the call runs here when its result is asked for.
+    can start, the call runs here when its result is asked for. A build that fails stops
+    the second process rather than waiting for it.
     """
 
     def __init__(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
         self.call = (function, args, kwargs)
         self.pool: Any = None
-        self.future: Any = None
+        self.pending: Any = None
 
     def __enter__(self) -> _Beside:
         import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
 
         function, args, kwargs = self.call
         try:
-            self.pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-            self.future = self.pool.submit(function, *args, **kwargs)
+            self.pool = multiprocessing.get_context("spawn").Pool(1)
+            self.pending = self.pool.apply_async(function, args, kwargs)
         except (OSError, RuntimeError):
-            self.pool = self.future = None
+            self.pool = self.pending = None
         return self
 
     def result(self) -> Any:
-        from concurrent.futures.process import BrokenProcessPool
-
         function, args, kwargs = self.call
-        if self.future is not None:
-            try:
-                return self.future.result()
-            except BrokenProcessPool:  # the second process died (killed, out of memory)
-                pass
+        if self.pending is not None:
+            return self.pending.get()
         return function(*args, **kwargs)
 
-    def __exit__(self, *_exc: object) -> None:
+    def __exit__(self, failed: object, *_exc: object) -> None:
         if self.pool is not None:
-            self.pool.shutdown(wait=True, cancel_futures=True)
+            self.pool.terminate()
+            self.pool.join()
 
 
 def _build(
