@@ -62,6 +62,10 @@ class BaselineError(InputError):
     """A baseline that is missing, malformed or of another schema version; one line."""
 
 
+class EmptyBaselineError(BaselineError):
+    """A baseline with no entries: it would pass while checking nothing."""
+
+
 @dataclass(frozen=True)
 class Baseline:
     """A loaded, validated baseline."""
@@ -159,10 +163,7 @@ def validate(data: Any, path: str) -> Baseline:
     if not isinstance(entries, list):
         raise BaselineError(f'{path}: "entries" must be a list')
     if not entries:
-        raise BaselineError(
-            f"{path} holds no entries, so it checks nothing "
-            f"(write some with 'incprof check {path} --update --variants NAME,...')"
-        )
+        raise EmptyBaselineError(f"{path} holds no entries, so it checks nothing")
     for number, entry in enumerate(entries, 1):
         if not isinstance(entry, dict):
             raise BaselineError(f"{path}: entry {number} is not an object")
@@ -422,11 +423,10 @@ def vet_names(baseline: Baseline, allow_imports: Collection[str] = ()) -> None:
     """Before anything runs: each entry names a registered variant (an unknown one is bad
     input with the close names, not a regression), an ``.onnx`` file, or a module the
     user consented to import (:func:`incprof.registry.require_consent`)."""
-    how = f"incprof check {baseline.origin} --import {{module}}"
     for number, entry in enumerate(baseline.entries, 1):
         name, where = entry["variant"], f"{baseline.origin}: entry {number}"
+        require_consent(name, allow_imports, where)  # a ConsentError: the CLI says how
         try:
-            require_consent(name, allow_imports, where, how)
             if imported_module(name) is None and not name.lower().endswith(".onnx"):
                 get(name)
         except RegistryError as exc:

@@ -1438,6 +1438,7 @@ def check_command(
       incprof check my_models.json --update --variants googlenet_tv,inception_v3
     """
     from incprof.baseline import (
+        EmptyBaselineError,
         analytic_baseline,
         check,
         current_gpu,
@@ -1446,6 +1447,8 @@ def check_command(
         write_baseline,
     )
     from incprof.columns import CHECK_COLUMNS
+    from incprof.jsonfile import clip
+    from incprof.registry import ConsentError
 
     if variants_text is not None and not update:
         raise BadInput("--variants names what --update writes; give --update too")
@@ -1471,15 +1474,25 @@ def check_command(
             f"baseline {baseline_path} does not exist "
             f"(create it with 'incprof check {baseline_path} --update')"
         )
-    baseline = load_baseline(baseline_path)
+    try:
+        baseline = load_baseline(baseline_path)
+    except EmptyBaselineError as exc:
+        raise BadInput(
+            f"{exc} (name what it holds: incprof check {baseline_path} --update --variants "
+            "NAME,...)"
+        ) from None
     gpu = current_gpu() if baseline.kind == "latency" else None
-    result = check(
-        baseline,
-        tolerance_pct=tolerance,
-        latency_tolerance_pct=latency_tolerance,
-        gpu=gpu,
-        allow_imports=imports,
-    )
+    try:
+        result = check(
+            baseline,
+            tolerance_pct=tolerance,
+            latency_tolerance_pct=latency_tolerance,
+            gpu=gpu,
+            allow_imports=imports,
+        )
+    except ConsentError as exc:
+        allow = f"incprof check {baseline_path} --import {clip(exc.module)}"
+        raise BadInput(f"{exc}: {allow}") from None
     if update and result.updated is None:
         raise BadInput(f"cannot update {baseline_path} here: {not_here(baseline, gpu)}")
     counts = result.counts()

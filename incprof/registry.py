@@ -122,20 +122,28 @@ def allows_import(module: str, allowed: Collection[str]) -> bool:
     return any(module == a or module.startswith(f"{a}.") for a in allowed)
 
 
-def require_consent(name: str, allowed: Collection[str], where: str, how: str) -> None:
+class ConsentError(RegistryError):
+    """A file names code to import that the user has not allowed; ``module`` is what it
+    would import, so that the command line can say how to allow it."""
+
+    def __init__(self, message: str, module: str) -> None:
+        super().__init__(message)
+        self.module = module
+
+
+def require_consent(name: str, allowed: Collection[str], where: str) -> None:
     """Refuse a name a *file* gave that would import code the user did not consent to.
 
     A data file must never decide what code runs: a baseline committed to a repository
     would otherwise run any module importable there in the CI job that checks it. Names
     the user typed need no consent; registered names never import anything.
-    ``how`` says how to consent (the command line's ``--import MODULE``).
     """
     module = imported_module(name)
     if module is not None and not allows_import(module, allowed):
-        raise RegistryError(
+        raise ConsentError(
             f"{where} names {clip(name)!r}, which would import the module {clip(module)!r}; "
-            "incprof imports code named by a file only with your consent: "
-            + how.format(module=clip(module))
+            "incprof imports code named by a file only with your consent",
+            module,
         )
 
 

@@ -148,7 +148,10 @@ def bad_profile(tmp_path, text: str) -> str:
     [
         (["--device", "h100-sxn"], "unknown device 'h100-sxn'; did you mean h100-sxm"),
         (["--device", "a100"], "did you mean a100-sxm"),
-        (["--profile", "{"], "is not JSON (line 1"),
+        (
+            ["--profile", "{"],
+            "is not JSON: Expecting property name enclosed in double quotes at line 1",
+        ),
         (["--profile", '{"schema": "x"}'], "schema must be 'incprof-device-profile/1'"),
         (["--dtype", "bf17"], "--dtype takes a comma-separated list of fp32, tf32, bf16, fp16"),
         (["--mode", "jit"], "--mode takes a comma-separated list of eager, graph, compile"),

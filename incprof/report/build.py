@@ -84,7 +84,9 @@ def results_folders(extra: Sequence[Path] = ()) -> list[Path]:
     return list(unique.values())
 
 
-def _results(folders: Sequence[Path], pattern: str) -> list[Path]:
+def _results(folders: Path | Sequence[Path], pattern: str) -> list[Path]:
+    """The files matching ``pattern`` in each folder (one folder, or several), in order."""
+    folders = [folders] if isinstance(folders, Path) else folders
     return [p for folder in folders if folder.is_dir() for p in sorted(folder.glob(pattern))]
 
 
@@ -99,7 +101,8 @@ def _shown(path: Path) -> str:
     return path.as_posix()
 
 
-def _shown_all(folders: Sequence[Path]) -> str:
+def _shown_all(folders: Path | Sequence[Path]) -> str:
+    folders = [folders] if isinstance(folders, Path) else folders
     return ", ".join(_shown(f) for f in folders) or "no results folder"
 
 
@@ -489,7 +492,7 @@ def _read_results(path: Path) -> dict[str, Any]:
     }
 
 
-def _latency_page(out: _Writer, folders: Sequence[Path]) -> str:
+def _latency_page(out: _Writer, folders: Path | Sequence[Path]) -> str:
     files = _results(folders, "latency*.json")
     results = []
     for path in files:
@@ -681,7 +684,7 @@ def _roofline(name: str) -> dict[str, Any]:
     }
 
 
-def _predict_page(out: _Writer, folders: Sequence[Path], networks: Sequence[str]) -> str:
+def _predict_page(out: _Writer, folders: Path | Sequence[Path], networks: Sequence[str]) -> str:
     """The validation files' error tables and scatter plots, then a roofline per network."""
     files = _results(folders, "predict_*.json")
     validations = []
