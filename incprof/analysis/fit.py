@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from incprof.analysis.predict import OpWork
-from incprof.analysis.profiles import CATEGORIES, DeviceProfile, Figure
+from incprof.analysis.predict import OpWork, quantization, roof_dtype
+from incprof.analysis.profiles import CATEGORIES, DTYPE_CLASS, DeviceProfile, Figure
 
 # What a factor may take: efficiencies in (0, 1], times in microseconds.
 BOUNDS = {
@@ -49,20 +49,38 @@ class _Columns:
         self.category = np.array([CATEGORIES.index(op.category) for op in kernels], dtype=int)
         # How many ops (views and fused ones included) the host has launched by each kernel.
         self.launched = np.array([i + 1 for i, op in enumerate(ops) if op.kernel], dtype=float)
+        self._gemms = [op.gemm if op.category != "dwconv" else None for op in kernels]
+        self._scales: dict[tuple[int, str], np.ndarray] = {}
+        self.dwconv = self.category == CATEGORIES.index("dwconv")
+
+    def scale(self, sm_count: int | None, cls: str) -> np.ndarray | float:
+        """Each kernel's ``predict.quantization`` on ``sm_count`` SMs (1 without)."""
+        if sm_count is None:
+            return 1.0
+        key = (sm_count, cls)
+        if key not in self._scales:
+            self._scales[key] = np.array(
+                [quantization(g, sm_count, cls) if g else 1.0 for g in self._gemms]
+            )
+        return self._scales[key]
 
 
 def total_s(columns: _Columns, profile: DeviceProfile, *, dtype: str, mode: str) -> float:
     """``predict.op_times``'s total in closed form: on an overlapping device the run ends
     at max over kernels j of (launch of j + all kernel time from j on), or at the last
     launch; on a CPU the costs add up. Tests hold the two equal."""
-    compute_eff = np.array([profile.compute_eff(c) for c in CATEGORIES])[columns.category]
-    memory_eff = np.array([profile.memory_eff(c) for c in CATEGORIES])[columns.category]
-    peak = profile.peak(dtype).value * 1e12
+    compute_eff = np.array([profile.compute_eff(c, dtype) for c in CATEGORIES])
+    memory_eff = np.array([profile.memory_eff(c, dtype) for c in CATEGORIES])[columns.category]
+    peaks = np.array([profile.peak(roof_dtype(c, dtype, profile)).value for c in CATEGORIES])
+    per_flop = 1e-12 / (compute_eff * peaks)
     bandwidth = profile.bandwidth_gbs.value * 1e9
     launch = profile.launch_us.value * 1e-6 if mode == "eager" else 0.0
+    sm_count = int(profile.sm_count.value) if profile.sm_count else None
+    compute = (
+        columns.flops * per_flop[columns.category] * columns.scale(sm_count, DTYPE_CLASS[dtype])
+    )
     kernel = (
-        np.maximum(columns.flops / (compute_eff * peak), columns.bytes / (memory_eff * bandwidth))
-        + profile.gap_us.value * 1e-6
+        np.maximum(compute, columns.bytes / (memory_eff * bandwidth)) + profile.gap_us.value * 1e-6
     )
     host_end = launch * columns.count
     if not profile.host_overlap or not len(kernel):
