@@ -3,6 +3,9 @@
     python benchmarks/bench_predict.py                     # H100 (committed) and this CPU (live)
     python benchmarks/bench_predict.py --write-profiles    # also the GPU profiles' factors
     python benchmarks/bench_predict.py --part h100         # no CPU timing
+    python benchmarks/bench_predict.py --timm              # timm's public GPU rows (see
+                                                           # timm_predict.py); with
+                                                           # --write-profiles: every GPU profile
 
 Two platforms, each fitted on some networks and asked to predict the others
 (leave-one-network-out: fit on four of the five main networks, predict the fifth, for each):
@@ -50,6 +53,7 @@ from typing import Any
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch is imported
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's incprof, not the one installed
+sys.path.insert(0, str(ROOT / "benchmarks"))  # timm_predict, zoo_imports
 
 import torch  # noqa: E402
 
@@ -615,6 +619,94 @@ def cpu_part(
     return fits, rows, measured
 
 
+# --- timm's public GPU measurements ---------------------------------------------------------
+
+TIMM_RESULTS = "benchmarks/results/predict_timm.json"
+TIMM_GOALS = (
+    ("held-out families", "rtx-4090", 12.0, 0.95),
+    ("held-out families", "rtx-3090", 12.0, 0.95),
+    ("unseen GPU", "rtx-4090", 15.0, 0.9),
+    ("unseen GPU", "rtx-3090", 15.0, 0.9),
+    ("h100 bf16", "h100-sxm", 10.0, None),
+)
+
+
+def timm_part(write: bool, commit: str) -> dict[str, Any]:
+    """Fit and validate on the two timm CSVs, predict the committed H100 rows from the
+    4090's factors (launch cost and gap fitted leave-one-network-out on the H100 rows, the
+    host being the H100's), and with ``write`` every GPU profile."""
+    import timm_predict as tp
+
+    rows = [r for gpu in tp.CSVS for r in tp.read_rows(gpu)]
+    features, failed = tp.build_features(rows)
+    result = tp.run_experiments(features, failed)
+    cells, environment = h100_cells(ROOT / H100_RESULTS)
+    moved = tp.profile_from("h100-sxm", result)
+    transferred = [(c, predicted_ms(c.sample, moved)) for c in cells]
+    loo, _ = leave_one_out(cells, moved, ("launch_us", "gap_us"), "H100 rows (other networks)")
+    for name, pairs in (("h100 bf16 (all transferred)", transferred), ("h100 bf16", loo)):
+        summary = tp.errors_summary([(p, 1e3 * c.sample.measured_s) for c, p in pairs])
+        result["experiments"].append(
+            {
+                "experiment": name,
+                "device": "h100-sxm",
+                "fitted_on": "rtx-4090 timm rows"
+                + (
+                    "; launch_us and gap_us leave-one-network-out on the H100 rows"
+                    if name == "h100 bf16"
+                    else ""
+                ),
+                **summary,
+            }
+        )
+        result["rows"] += rows_of("h100", name, pairs)
+        log(f"{name}: median {summary['median_abs_error_pct']:.1f}% n={summary['n']}")
+    best = result["experiments"][-1]
+    full = fit(
+        [c.sample for c in cells],
+        moved,
+        ("launch_us", "gap_us"),
+        source=f"fitted to all {len(cells)} rows of {H100_RESULTS}",
+    ).profile
+    result["h100"] = {
+        "fitted_on": f"efficiencies: rtx-4090 timm rows (fp16); launch_us, gap_us: {H100_RESULTS}",
+        "how": "the committed H100 bf16 rows, launch/gap leave-one-network-out",
+        **{k: best[k] for k in ("n", "median_abs_error_pct", "p90_abs_error_pct")},
+        "launch_us": full.launch_us.value,
+        "gap_us": full.gap_us.value,
+    }
+    result["goals"] = [
+        {
+            "goal": f"{experiment} {device}: median ≤ {median:g}%"
+            + (f", Spearman ≥ {rho:g}" if rho else ""),
+            "reached": f"median {e['median_abs_error_pct']:.1f}%, Spearman {e['spearman']:.3f}",
+            "met": e["median_abs_error_pct"] <= median and (rho is None or e["spearman"] >= rho),
+        }
+        for experiment, device, median, rho in TIMM_GOALS
+        for e in result["experiments"]
+        if e["experiment"] == experiment and e["device"] == device
+    ]
+    result["environment"] = {
+        "commit": commit,
+        "h100": environment,
+        "seed": tp.SEED,
+        "data": {g: str(p.relative_to(ROOT)) for g, p in tp.CSVS.items()},
+    }
+    if write:
+        for name in tp.DATASHEETS:
+            extra = {}
+            if name == "h100-sxm":
+                extra = {
+                    "launch_us": result["h100"]["launch_us"],
+                    "gap_us": result["h100"]["gap_us"],
+                }
+            profile = tp.profile_from(name, result, extra)
+            path = ROOT / "incprof" / "profiles" / f"{name}.json"
+            write_text(path, json.dumps(profile.to_dict(), indent=2, ensure_ascii=False) + "\n")
+            log(f"wrote {path.relative_to(ROOT)}")
+    return result
+
+
 # --- the run ------------------------------------------------------------------------------------
 
 
@@ -656,6 +748,7 @@ def main() -> int:
         epilog=__doc__.split("\n\n", 1)[1],
     )
     parser.add_argument("--part", choices=["all", "h100", "cpu"], default="all")
+    parser.add_argument("--timm", action="store_true", help="timm's public GPU rows instead")
     parser.add_argument("--write-profiles", action="store_true", help="the GPU profiles' factors")
     parser.add_argument("--batches", default="1,8", help="CPU batches (default 1,8)")
     parser.add_argument("--rounds", type=int, default=7, help="CPU rounds (at least 5)")
@@ -686,6 +779,14 @@ def main() -> int:
         )
         return 2
     torch.set_num_threads(args.threads)
+    if args.timm:
+        result = timm_part(args.write_profiles, script_commit())
+        out = args.out or ROOT / TIMM_RESULTS
+        write_text(out, json.dumps(result, indent=1) + "\n")
+        for g in result["goals"]:
+            print(f"  [{'met' if g['met'] else 'MISSED'}] {g['goal']}: {g['reached']}")
+        log(f"wrote {out}")
+        return 0
     started, commit, load_before = time.time(), script_commit(), os.getloadavg()
     cpu = cpu_name()
     fits: list[dict] = []

@@ -91,7 +91,7 @@ _FREE_VIEWS = frozenset({aten._unsafe_view.default, aten.alias.default})
 _CONVOLUTIONS = frozenset({aten.convolution.default, aten._convolution.default})
 # Output tiles (M, N) a GEMM library picks among, with the share of the large tile's MAC
 # rate each keeps (smaller tiles reuse each operand less); K is padded to ``K_STEP``.
-TILES = ((256, 128, 1.0), (128, 128, 0.95), (128, 64, 0.85), (64, 64, 0.7), (64, 32, 0.55))
+TILES = ((256, 128, 1.0), (128, 128, 1.0), (128, 64, 0.9), (64, 64, 0.75), (64, 32, 0.6))
 K_STEP = {"tensor": 32, "simt": 8}
 _EVAL_BATCH_NORM = frozenset(
     {aten.native_batch_norm.default, aten._native_batch_norm_legit_no_training.default}
@@ -170,9 +170,64 @@ def work(trace: Trace, *, dtype: str = "bf16", mode: str = "eager") -> tuple[OpW
             category = "dwconv"  # one or two output channels per group: no GEMM runs it
         nbytes = sum(op_bytes(op, storage))
         rows.append(OpWork(op.index, op.module, op.name, category, True, flops, nbytes, None, gemm))
+    _flash_attention(trace, rows, storage)
     if mode == "compile":
         return _fuse(trace, rows, storage)
     return tuple(rows)
+
+
+def _flash_attention(trace: Trace, rows: list[OpWork], dtype: torch.dtype) -> None:
+    """``F.scaled_dot_product_attention`` traces on meta as its math decomposition (bmm,
+    ``_safe_softmax``, bmm, with ``clone`` copies of the expanded K and V), which no device
+    runs: PyTorch picks a fused (flash or memory-efficient) kernel, on the CPU too. So the
+    softmax and those copies run no kernel, and the score matrix is neither written by the
+    first bmm nor read by the second."""
+    for op in trace.ops:
+        if op.func is not aten._safe_softmax.default or not op.inputs:
+            continue
+        scores = footprint(op.inputs[0], dtype)
+        _drop(rows, op.index)
+        bmms = [_kernel_behind(trace, rows, op.inputs[0].producer)]
+        out = op.outputs[0].storage if op.outputs else None
+        for later in trace.ops[op.index + 1 : op.index + 8]:
+            if later.func is aten.bmm.default and any(t.storage == out for t in later.inputs):
+                bmms.append(later.index)
+                break
+        for index in bmms:
+            if index is None or trace.ops[index].func is not aten.bmm.default:
+                continue
+            rows[index] = _less_bytes(rows[index], scores)
+            for t in trace.ops[index].inputs:
+                copy = _kernel_behind(trace, rows, t.producer)
+                if copy is not None and trace.ops[copy].func is aten.clone.default:
+                    _drop(rows, copy)
+
+
+def _kernel_behind(trace: Trace, rows: Sequence[OpWork], index: int | None) -> int | None:
+    """The kernel that wrote a value, looking through the views (no kernel) on the way."""
+    while index is not None and not rows[index].kernel:
+        inputs = trace.ops[index].inputs
+        index = inputs[0].producer if inputs else None
+    return index
+
+
+def _drop(rows: list[OpWork], index: int) -> None:
+    row = rows[index]
+    rows[index] = OpWork(row.index, row.module, row.operator, row.category, False, row.flops, 0)
+
+
+def _less_bytes(row: OpWork, saved: int) -> OpWork:
+    return OpWork(
+        row.index,
+        row.module,
+        row.operator,
+        row.category,
+        row.kernel,
+        row.flops,
+        max(row.bytes - saved, 0),
+        row.fused_into,
+        row.gemm,
+    )
 
 
 def _first_tensor(op: OpCall) -> TensorInfo | None:
@@ -393,8 +448,21 @@ class Prediction:
             "peak_tflops": peak.value,
             "bandwidth_gbs": self.profile.bandwidth_gbs.value,
             "profile": self.profile.source,
+            **provenance_record(self.profile, self.dtype),
             "unpriced": ", ".join(self.unpriced),
         }
+
+
+def provenance_record(profile: DeviceProfile, dtype: str) -> dict[str, Any]:
+    """Where the factors of a ``dtype`` prediction on ``profile`` come from, whether they
+    were validated there, and the measured error band (None where none was measured)."""
+    entry = profile.provenance(dtype)
+    return {
+        "parameters_from": profile.provenance_line(dtype),
+        "validated": entry is not None and entry.status == "validated",
+        "error_median_pct": entry.median_abs_error_pct if entry else None,
+        "error_p90_pct": entry.p90_abs_error_pct if entry else None,
+    }
 
 
 def _pct(part: float, total: float) -> float | None:

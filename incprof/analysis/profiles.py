@@ -189,7 +189,23 @@ class DeviceProfile:
     def source(self) -> str:
         """One line naming the profile and what its figures are: shown beside a prediction."""
         kinds = sorted({f.kind for f in self.figures().values()}, key=KINDS.index)
-        return f"{self.name} ({self.origin}; {', '.join(kinds)} figures)"
+        line = f"{self.name} ({self.origin}; {', '.join(kinds)} figures)"
+        return line + (f"; {self.validation_summary()}" if self.validation else "")
+
+    def validation_summary(self) -> str:
+        """Per dtype, in a few words: validated or transferred, and the error band."""
+        parts = []
+        for dtype in self.peak_tflops:
+            entry = self.provenance(dtype)
+            if entry is None:
+                parts.append(f"{dtype} not validated")
+            else:
+                word = "validated" if entry.status == "validated" else "transferred, not validated"
+                parts.append(
+                    f"{dtype} {word} (median {entry.median_abs_error_pct:.0f}%, "
+                    f"p90 {entry.p90_abs_error_pct:.0f}%)"
+                )
+        return "; ".join(parts)
 
     def figures(self) -> dict[str, Figure]:
         """Every figure by its dotted key, as ``fit`` and the report name them."""
