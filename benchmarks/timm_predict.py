@@ -243,11 +243,12 @@ def spearman(a: Sequence[float], b: Sequence[float]) -> float:
 
 def errors_summary(pairs: Sequence[tuple[float, float]]) -> dict[str, Any]:
     """median and p90 |error| (%) and Spearman of (predicted, measured) pairs."""
-    errors = [abs(100 * (p / m - 1)) for p, m in pairs]
+    errors = [abs(100 * (float(p) / m - 1)) for p, m in pairs]
     return {
         "n": len(pairs),
-        "median_abs_error_pct": statistics.median(errors),
+        "median_abs_error_pct": float(statistics.median(errors)),
         "p90_abs_error_pct": float(np.percentile(errors, 90)),
+        "worst_abs_error_pct": float(max(errors)),
         "spearman": spearman([p for p, _ in pairs], [m for _, m in pairs]),
     }
 
@@ -404,9 +405,15 @@ DATASHEETS: dict[str, dict[str, Any]] = {
     },
 }
 # Which fitted GPU a datasheet-only profile takes its factors from: the same generation's
-# tensor cores where one was fitted (Ampere: the 3090), else the newest fitted (the 4090).
-TRANSFER_FROM = {"ampere": "rtx-3090"}
-DEFAULT_FROM = "rtx-4090"
+# tensor cores (Ampere: the 3090; Ada and RTX Blackwell: the 4090; Hopper and the B200,
+# whose dense peaks need warp-group MMA kernels that convolutions seldom reach: the H100).
+TRANSFER_FROM = {
+    "ampere": "rtx-3090",
+    "ada": "rtx-4090",
+    "blackwell": "rtx-4090",
+    "hopper": "h100-sxm",
+    "blackwell-dc": "h100-sxm",
+}
 
 
 def datasheet_profile(
@@ -491,7 +498,13 @@ def run_experiments(features: Mapping[str, Any], failed: Mapping[str, str]) -> d
         ]
         for gpu in CSVS
     }
-    result: dict[str, Any] = {"experiments": [], "rows": [], "fitted": {}, "skipped": skipped}
+    result: dict[str, Any] = {
+        "experiments": [],
+        "rows": [],
+        "fitted": {},
+        "validation": {},
+        "skipped": skipped,
+    }
 
     def record(name: str, gpu: str, fitted_on: str, predicted: list[tuple[Row, float]]) -> dict:
         summary = errors_summary([(p, r.measured_ms) for r, p in predicted])
@@ -499,11 +512,14 @@ def run_experiments(features: Mapping[str, Any], failed: Mapping[str, str]) -> d
         result["experiments"].append(entry)
         result["rows"] += [
             {
-                "experiment": name,
-                "device": gpu,
+                "platform": gpu,
+                "fit": name,
+                "variant": gpu,  # the scatter's colour: one per device
                 "model": r.model,
                 "size": r.size,
                 "batch": r.batch,
+                "mode": MODE,
+                "dtype": DTYPE,
                 "measured_ms": r.measured_ms,
                 "predicted_ms": p,
                 "error_pct": 100 * (p / r.measured_ms - 1),
@@ -531,8 +547,14 @@ def run_experiments(features: Mapping[str, Any], failed: Mapping[str, str]) -> d
         full[gpu] = fit_rows(pairs[gpu], start, f"all {gpu} rows")
         result["fitted"][gpu] = {
             "factors": factors_of(full[gpu]),
-            "rows": len(pairs[gpu]),
+            "on": f"all {len(pairs[gpu])} sampled rows of timm's {CSVS[gpu].name} (AMP fp16)",
             "fit_families": chosen,
+        }
+        result["validation"][gpu] = {
+            "dtype": "fp16",
+            "fitted_on": f"{gpu} timm rows (fp16)",
+            "how": "held-out families",
+            **_band(result["experiments"][-1]),
         }
     for source, target in (("rtx-3090", "rtx-4090"), ("rtx-4090", "rtx-3090")):
         moved = datasheet_profile(
@@ -544,79 +566,67 @@ def run_experiments(features: Mapping[str, Any], failed: Mapping[str, str]) -> d
             f"all {source} rows; {target} datasheet only",
             predict_pairs(pairs[target], moved),
         )
+    worst = max(result["experiments"][-2:], key=lambda e: e["median_abs_error_pct"])
+    result["transfer_band"] = {
+        "how": f"the worse of the measured GPU transfers ({worst['fitted_on']})",
+        **_band(worst),
+    }
     return result
 
 
-def profile_from(name: str, result: Mapping[str, Any], extra: Mapping[str, float] = {}):
+def _band(entry: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: entry[k] for k in ("n", "median_abs_error_pct", "p90_abs_error_pct")}
+
+
+def profile_from(name: str, result: Mapping[str, Any]):
     """The shipped profile of ``name``: its datasheet, the tensor-core factors fitted on
-    the timm rows of its own GPU where there are some, else transferred from
-    ``TRANSFER_FROM``'s GPU, the CUDA-core (strict fp32) ones assumed equal, and a
-    validation entry per dtype saying which of those were measured and how well."""
-    from incprof.analysis.profiles import Validation
+    measurements of its own GPU where there are some (the timm rows; the H100's committed
+    rows), else transferred from ``TRANSFER_FROM``'s GPU, the CUDA-core (strict fp32) ones
+    assumed equal, and a validation entry per tensor-core dtype: how it was measured."""
+    from incprof.analysis.profiles import Figure, Validation
 
     own = name in result["fitted"]
-    source_gpu = name if own else TRANSFER_FROM.get(DATASHEETS[name]["arch"], DEFAULT_FROM)
+    source_gpu = name if own else TRANSFER_FROM[DATASHEETS[name]["arch"]]
     fitted = result["fitted"][source_gpu]
     factors = dict(fitted["factors"])
     for key in ("compute_efficiency.tensor.conv", "compute_efficiency.tensor.matmul"):
-        factors[key.replace(".tensor.", ".simt.")] = factors[key]
-    factors.update(extra)
-    text = (
-        f"fitted by benchmarks/bench_predict.py --timm on all {fitted['rows']} rows of "
-        f"timm's {CSVS[source_gpu].name} (AMP fp16, eager)"
-    )
+        if key in factors:
+            factors[key.replace(".tensor.", ".simt.")] = factors[key]
+    text = f"fitted by benchmarks/bench_predict.py --timm on {fitted['on']}"
     profile = datasheet_profile(
         name, factors, text if own else f"transferred: {text}", "fitted" if own else "assumed"
     )
-    simt = {k: f for k, f in profile.figures().items() if ".simt." in k}
-    profile = profile.with_figures(
-        {
-            k: type(f)(
-                f.value,
-                "assumed",
-                "the tensor-core share of peak, reused for strict fp32 "
-                "on CUDA cores: no fp32 GPU measurement exists here (not validated)",
-            )
-            for k, f in simt.items()
-        }
+    note = (
+        "the tensor-core share of peak, reused for strict fp32 on CUDA cores: no fp32 "
+        "GPU measurement exists here (not validated)"
     )
-    held = _find(result, "held-out families", source_gpu)
-    moved = [e for e in result["experiments"] if e["experiment"] in ("unseen GPU", "h100 bf16")]
-    band = max(moved, key=lambda e: e["median_abs_error_pct"])
+    profile = profile.with_figures(
+        {k: Figure(f.value, "assumed", note) for k, f in profile.figures().items() if ".simt." in k}
+    )
+    check = result["validation"][source_gpu]
+    band = result["transfer_band"]
     entries = []
     for dtype in ("fp16", "bf16"):
-        if own and dtype == "fp16":
+        if own and dtype == check["dtype"]:
             entries.append(
                 Validation(
                     dtype,
                     "validated",
-                    f"{name} timm rows (fp16)",
-                    "held-out families",
-                    held["n"],
-                    held["median_abs_error_pct"],
-                    held["p90_abs_error_pct"],
-                )
-            )
-        elif name == "h100-sxm" and "h100" in result:
-            h = result["h100"]
-            entries.append(
-                Validation(
-                    dtype,
-                    "transferred",
-                    h["fitted_on"],
-                    h["how"],
-                    h["n"],
-                    h["median_abs_error_pct"],
-                    h["p90_abs_error_pct"],
+                    check["fitted_on"],
+                    check["how"],
+                    check["n"],
+                    check["median_abs_error_pct"],
+                    check["p90_abs_error_pct"],
                 )
             )
         else:
+            moved = source_gpu if dtype == check["dtype"] else f"{source_gpu} {check['dtype']}"
             entries.append(
                 Validation(
                     dtype,
                     "transferred",
-                    f"{source_gpu} timm rows (fp16)",
-                    f"worst measured GPU transfer: {band['experiment']} {band['device']}",
+                    moved,
+                    band["how"],
                     band["n"],
                     band["median_abs_error_pct"],
                     band["p90_abs_error_pct"],

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -230,6 +230,17 @@ class DeviceProfile:
             else:
                 data[group] = figure.record()
         return replace(from_dict(data, origin=origin or self.origin), notes=self.notes)
+
+    def keeping_efficiencies(self, keys: Sequence[str]) -> DeviceProfile:
+        """A copy whose efficiency tables hold only ``default`` and the dotted ``keys``: a
+        fit of ``compute_efficiency.default`` must not be shadowed by a per-class entry."""
+        data = self.to_dict()
+        for group in ("compute_efficiency", "memory_efficiency"):
+            data[group] = {
+                k: v for k, v in data[group].items() if k == "default" or f"{group}.{k}" in keys
+            }
+        data.pop("validation", None)  # what was validated is not what will be fitted
+        return replace(from_dict(data, origin=self.origin), notes=self.notes)
 
     def with_validation(self, entries: tuple[Validation, ...]) -> DeviceProfile:
         return replace(self, validation=entries)
