@@ -103,3 +103,38 @@ def test_a_fit_starts_from_fixed_values_whatever_the_file_holds(bench):
     assert figures["compute_efficiency.default"].value == bench.START["compute_efficiency"]
     assert figures["launch_us"].value == bench.START["launch_us"]
     assert figures["peak_tflops.bf16"] == fitted.figures()["peak_tflops.bf16"]
+
+
+def test_timm_validation_helpers_by_hand() -> None:
+    import timm_predict as tp
+
+    # Spearman of a monotone pair is 1, of a reversed one −1; errors in percent of measured.
+    assert tp.spearman([1, 2, 3, 4], [10, 20, 30, 45]) == pytest.approx(1.0)
+    assert tp.spearman([1, 2, 3, 4], [4, 3, 2, 1]) == pytest.approx(-1.0)
+    summary = tp.errors_summary([(110.0, 100.0), (80.0, 100.0), (100.0, 100.0)])
+    assert summary["median_abs_error_pct"] == pytest.approx(10.0)
+    assert summary["worst_abs_error_pct"] == pytest.approx(20.0)
+    # The families split is fixed by the seed, and each half is used once.
+    rows = [
+        (tp.Row("x", m, 224, 8, 1.0), None)
+        for m in ("resnet50", "vit_base_patch16_224", "convnext_tiny", "efficientnet_b0")
+    ]
+    fit_half, test_half, chosen = tp.split_families(rows)
+    assert (fit_half, test_half, chosen) == tp.split_families(rows)
+    assert len(fit_half) + len(test_half) == 4 and len(chosen) == 2
+
+
+def test_every_datasheet_row_is_a_valid_profile_with_its_dense_figures() -> None:
+    import timm_predict as tp
+
+    for name, sheet in tp.DATASHEETS.items():
+        profile = tp.datasheet_profile(name)
+        assert profile.sm_count.value == sheet["sm"]
+        peaks = {d: profile.peak(d).value for d in ("fp32", "tf32", "bf16", "fp16")}
+        assert (
+            peaks["bf16"] == peaks["fp16"] and peaks["tf32"] <= peaks["bf16"] / 2 * 1.02
+        )  # L40S: 183 beside 362.05
+    # GeForce: fp16 with fp32 accumulate is half the fp16-accumulate rate (the whitepapers'
+    # 142 and 330.3 TFLOPS dense), so TF32 equals fp32 there.
+    assert tp.DATASHEETS["rtx-3090"]["peaks"]["fp16"] == 71.0
+    assert tp.DATASHEETS["rtx-4090"]["peaks"]["fp16"] == 165.2

@@ -210,12 +210,18 @@ def test_a_profile_without_the_dtype_is_an_error_not_a_zero() -> None:
     ("edit", "message"),
     [
         (lambda d: d.pop("bandwidth_gbs"), r"bandwidth_gbs: expected \{value, kind, source\}"),
-        (lambda d: d["peak_tflops"]["fp32"].update(value=0), r"peak_tflops.fp32.value must be > 0"),
+        (
+            lambda d: d["peak_tflops"]["fp32"].update(value=0),
+            r"peak_tflops.fp32.value 0 is outside physical sense: expected \[0.01, 100000\]",
+        ),
         (lambda d: d["peak_tflops"]["fp32"].update(value="fast"), r"must be a number"),
         (lambda d: d["peak_tflops"].update(fp8=_figure(1.0)), r"unknown key 'fp8'"),
         (lambda d: d["launch_us"].update(kind="guessed"), r"launch_us.kind must be one of"),
         (lambda d: d["gap_us"].update(source=" "), r"gap_us.source must name"),
-        (lambda d: d["memory_efficiency"].update(default=_figure(1.5)), r"at most 1"),
+        (
+            lambda d: d["memory_efficiency"].update(default=_figure(1.5)),
+            r"memory_efficiency.default.value 1.5 is outside physical sense: expected \(0, 1\]",
+        ),
         (lambda d: d.update(compute_efficiency={"conv": _figure(0.5)}), r"needs a 'default'"),
         (lambda d: d.update(schema="v0"), r"schema must be"),
         (lambda d: d.update(host_overlap="yes"), r"'host_overlap' must be true or false"),

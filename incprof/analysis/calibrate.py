@@ -475,8 +475,8 @@ def _cuda_start(dtype: str, progress: Callable[[str], None] | None) -> DevicePro
     now and round starting values for the factors the fit sets."""
     device_name = torch.cuda.get_device_name()
     known = GPU_PROFILES.get(device_name.strip())
-    if known:
-        return builtin(known)
+    if known:  # its datasheet figures; only the efficiencies the fit sets
+        return builtin(known).keeping_efficiencies(FIT_KEYS)
     if progress:
         progress(f"{device_name}: no built-in profile; measuring its {dtype} peak and bandwidth")
     timer = latency.CudaTimer()

@@ -25,6 +25,17 @@ The modes differ in what the host adds and what is fused:
      by the kernel just before it is fused into that kernel: no kernel and no gap, and
      the intermediate tensor is neither written nor read back (its bytes leave twice).
 
+**The shape model** (a GPU profile with ``sm_count``): a convolution or matmul runs as a
+GEMM (implicit GEMM for convolutions: M = batch × output pixels, N = output channels per
+group, K = input channels per group × kernel area, one GEMM per group) tiled into output
+tiles that fill the SMs in waves. The kernel pays for whole waves of whole tiles: its
+FLOPs are scaled by ``quantization`` (≥ 1), with the tile chosen among ``TILES`` as a
+library heuristic would (the least padded work; smaller tiles run each MAC slower).
+Depthwise convolutions (``dwconv``) are no GEMM: they run on the CUDA cores at the fp32
+peak. The efficiency a kernel reaches is looked up per dtype class (``tensor`` for
+TF32/bf16/fp16, ``simt`` for strict fp32) and category, so one profile fitted on fp16
+transfers to a GPU it never saw from that GPU's datasheet peaks, bandwidth and SM count.
+
 Every op's prediction says which bound it sits on (``compute``, ``memory`` or, where the
 device waited for the host or the gap dominates, ``launch``). An operator no FLOP formula
 knows is priced by its bytes alone and named in ``Prediction.unpriced``: never silent.
@@ -32,6 +43,7 @@ knows is priced by its bytes alone and named in ``Prediction.unpriced``: never s
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,7 +54,7 @@ import torch
 from incprof.analysis.formulas import cost_of
 from incprof.analysis.memory import DTYPES as MEMORY_DTYPES
 from incprof.analysis.memory import footprint, is_view, op_bytes
-from incprof.analysis.profiles import DeviceProfile, builtin
+from incprof.analysis.profiles import DTYPE_CLASS, DeviceProfile, builtin
 from incprof.analysis.trace import ROOT, OpCall, TensorInfo, Trace
 
 aten = torch.ops.aten
@@ -74,6 +86,13 @@ _ALLOCATIONS = frozenset(
         aten.empty_strided.default,
     }
 )
+# Views the bytes analyzer counts as copies, which run no kernel on a device.
+_FREE_VIEWS = frozenset({aten._unsafe_view.default, aten.alias.default})
+_CONVOLUTIONS = frozenset({aten.convolution.default, aten._convolution.default})
+# Output tiles (M, N) a GEMM library picks among, with the share of the large tile's MAC
+# rate each keeps (smaller tiles reuse each operand less); K is padded to ``K_STEP``.
+TILES = ((256, 128, 1.0), (128, 128, 1.0), (128, 64, 0.9), (64, 64, 0.75), (64, 32, 0.6))
+K_STEP = {"tensor": 32, "simt": 8}
 _EVAL_BATCH_NORM = frozenset(
     {aten.native_batch_norm.default, aten._native_batch_norm_legit_no_training.default}
 )
@@ -91,6 +110,40 @@ class OpWork:
     flops: int
     bytes: int
     fused_into: int | None = None  # compile: the op whose kernel absorbed this one
+    gemm: tuple[int, int, int, int] | None = None  # (groups, M, N, K) of a conv or matmul
+
+
+def gemm_shape(op: OpCall) -> tuple[int, int, int, int] | None:
+    """The (groups, M, N, K) a conv or matmul runs as; None for any other op."""
+    out = op.outputs[0].shape if op.outputs else ()
+    tensors = op.inputs
+    if op.func in _CONVOLUTIONS and len(tensors) >= 2 and len(out) >= 3:
+        weight = tensors[1].shape
+        groups = int(op.args[8]) if len(op.args) > 8 else 1
+        pixels = math.prod(out[2:])
+        return groups, out[0] * pixels, weight[0] // groups, math.prod(weight[1:])
+    if op.func in (aten.mm.default, aten.bmm.default) and len(out) >= 2:
+        return math.prod(out[:-2]) or 1, out[-2], out[-1], tensors[0].shape[-1]
+    if op.func == aten.addmm.default and len(out) == 2 and len(tensors) >= 2:
+        return 1, out[0], out[1], tensors[1].shape[-1]
+    return None
+
+
+def quantization(gemm: tuple[int, int, int, int], sm_count: int, cls: str) -> float:
+    """How many times its useful MACs a GEMM's kernel pays for: whole waves of whole tiles
+    over the SMs, K padded, at the best tile of ``TILES`` (≥ 1; 1/0.95 for a big square)."""
+    groups, m, n, k = gemm
+    useful = groups * m * n * k
+    if not useful:
+        return 1.0
+    step = K_STEP[cls]
+    padded_k = -(-k // step) * step
+    best = math.inf
+    for tile_m, tile_n, rate in TILES:
+        tiles = groups * -(-m // tile_m) * -(-n // tile_n)
+        waves = -(-tiles // sm_count)
+        best = min(best, waves * sm_count * tile_m * tile_n * padded_k / rate)
+    return best / useful
 
 
 def _storage_dtype(dtype: str) -> torch.dtype:
@@ -109,15 +162,72 @@ def work(trace: Trace, *, dtype: str = "bf16", mode: str = "eager") -> tuple[OpW
         priced = cost_of(op.func, op.args, op.kwargs, op.out)
         category = _CATEGORY.get(priced.category, "other") if priced else "other"
         flops = 2 * priced.macs if priced else 0
-        if is_view(op) or op.func in _ALLOCATIONS:
+        if is_view(op) or op.func in _ALLOCATIONS or op.func in _FREE_VIEWS:
             rows.append(OpWork(op.index, op.module, op.name, category, False, flops, 0))
             continue
-        rows.append(
-            OpWork(op.index, op.module, op.name, category, True, flops, sum(op_bytes(op, storage)))
-        )
+        gemm = gemm_shape(op) if category in ("conv", "matmul") else None
+        if gemm is not None and category == "conv" and gemm[0] > 1 and gemm[2] <= 2:
+            category = "dwconv"  # one or two output channels per group: no GEMM runs it
+        nbytes = sum(op_bytes(op, storage))
+        rows.append(OpWork(op.index, op.module, op.name, category, True, flops, nbytes, None, gemm))
+    _flash_attention(trace, rows, storage)
     if mode == "compile":
         return _fuse(trace, rows, storage)
     return tuple(rows)
+
+
+def _flash_attention(trace: Trace, rows: list[OpWork], dtype: torch.dtype) -> None:
+    """``F.scaled_dot_product_attention`` traces on meta as its math decomposition (bmm,
+    ``_safe_softmax``, bmm, with ``clone`` copies of the expanded K and V), which no device
+    runs: PyTorch picks a fused (flash or memory-efficient) kernel, on the CPU too. So the
+    softmax and those copies run no kernel, and the score matrix is neither written by the
+    first bmm nor read by the second."""
+    for op in trace.ops:
+        if op.func is not aten._safe_softmax.default or not op.inputs:
+            continue
+        scores = footprint(op.inputs[0], dtype)
+        _drop(rows, op.index)
+        bmms = [_kernel_behind(trace, rows, op.inputs[0].producer)]
+        out = op.outputs[0].storage if op.outputs else None
+        for later in trace.ops[op.index + 1 : op.index + 8]:
+            if later.func is aten.bmm.default and any(t.storage == out for t in later.inputs):
+                bmms.append(later.index)
+                break
+        for index in bmms:
+            if index is None or trace.ops[index].func is not aten.bmm.default:
+                continue
+            rows[index] = _less_bytes(rows[index], scores)
+            for t in trace.ops[index].inputs:
+                copy = _kernel_behind(trace, rows, t.producer)
+                if copy is not None and trace.ops[copy].func is aten.clone.default:
+                    _drop(rows, copy)
+
+
+def _kernel_behind(trace: Trace, rows: Sequence[OpWork], index: int | None) -> int | None:
+    """The kernel that wrote a value, looking through the views (no kernel) on the way."""
+    while index is not None and not rows[index].kernel:
+        inputs = trace.ops[index].inputs
+        index = inputs[0].producer if inputs else None
+    return index
+
+
+def _drop(rows: list[OpWork], index: int) -> None:
+    row = rows[index]
+    rows[index] = OpWork(row.index, row.module, row.operator, row.category, False, row.flops, 0)
+
+
+def _less_bytes(row: OpWork, saved: int) -> OpWork:
+    return OpWork(
+        row.index,
+        row.module,
+        row.operator,
+        row.category,
+        row.kernel,
+        row.flops,
+        max(row.bytes - saved, 0),
+        row.fused_into,
+        row.gemm,
+    )
 
 
 def _first_tensor(op: OpCall) -> TensorInfo | None:
@@ -160,6 +270,8 @@ def _fuse(trace: Trace, rows: list[OpWork], dtype: torch.dtype) -> tuple[OpWork,
                 True,
                 host.flops,
                 max(host.bytes + absorbed - saved, 0),
+                None,
+                host.gemm,
             )
             out[i] = OpWork(
                 row.index, row.module, row.operator, row.category, False, row.flops, 0, target
@@ -201,7 +313,6 @@ def op_times(
 
     Each op's time is how far it moves the end of the run, so the times sum to the total.
     """
-    peak = profile.peak(dtype).value * 1e12
     bandwidth = profile.bandwidth_gbs.value * 1e9
     launch = profile.launch_us.value * 1e-6 if mode == "eager" else 0.0
     gap = profile.gap_us.value * 1e-6
@@ -211,8 +322,8 @@ def op_times(
         host += launch
         kernel = compute = memory = 0.0
         if op.kernel:
-            compute = op.flops / (profile.compute_eff(op.category) * peak) if op.flops else 0.0
-            memory = op.bytes / (profile.memory_eff(op.category) * bandwidth)
+            compute = op.flops * flop_cost(op, profile, dtype) if op.flops else 0.0
+            memory = op.bytes / (profile.memory_eff(op.category, dtype) * bandwidth)
             kernel = max(compute, memory)
             if profile.host_overlap:
                 device = max(device, host) + kernel + gap
@@ -229,6 +340,21 @@ def op_times(
             )
         )
     return tuple(times)
+
+
+def roof_dtype(category: str, dtype: str, profile: DeviceProfile) -> str:
+    """The peak an op's FLOPs run at: a depthwise convolution's at fp32 (CUDA cores) where
+    the profile has it, every other op's at its dtype's."""
+    return "fp32" if category == "dwconv" and "fp32" in profile.peak_tflops else dtype
+
+
+def flop_cost(op: OpWork, profile: DeviceProfile, dtype: str) -> float:
+    """Seconds per FLOP of ``op`` on ``profile``: its roof, efficiency and quantization."""
+    peak = profile.peak(roof_dtype(op.category, dtype, profile)).value * 1e12
+    scale = 1.0
+    if op.gemm is not None and profile.sm_count is not None and op.category != "dwconv":
+        scale = quantization(op.gemm, int(profile.sm_count.value), DTYPE_CLASS[dtype])
+    return scale / (profile.compute_eff(op.category, dtype) * peak)
 
 
 def predict_time_s(
@@ -322,8 +448,21 @@ class Prediction:
             "peak_tflops": peak.value,
             "bandwidth_gbs": self.profile.bandwidth_gbs.value,
             "profile": self.profile.source,
+            **provenance_record(self.profile, self.dtype),
             "unpriced": ", ".join(self.unpriced),
         }
+
+
+def provenance_record(profile: DeviceProfile, dtype: str) -> dict[str, Any]:
+    """Where the factors of a ``dtype`` prediction on ``profile`` come from, whether they
+    were validated there, and the measured error band (None where none was measured)."""
+    entry = profile.provenance(dtype)
+    return {
+        "parameters_from": profile.provenance_line(dtype),
+        "validated": entry is not None and entry.status == "validated",
+        "error_median_pct": entry.median_abs_error_pct if entry else None,
+        "error_p90_pct": entry.p90_abs_error_pct if entry else None,
+    }
 
 
 def _pct(part: float, total: float) -> float | None:

@@ -556,6 +556,7 @@ ERROR_COLUMNS = (
 )
 RANKING_COLUMNS = ("platform", "fit", "batch", "mode", "match", "measured_order", "predicted_order")
 FIT_COLUMNS = ("platform", "name", "shipped", "keys", "figures")
+SHOWN_ROWS = 60  # a validation's rows on the page; the file holds all of them
 VALIDATION_ROW_COLUMNS = (
     "platform",
     "fit",
@@ -656,8 +657,11 @@ def predict_page(
             ]
         sections += [
             _image("predicted against measured latency", result["scatter"]),
-            "#### Every prediction",
-            _table(result["rows"], VALIDATION_ROW_COLUMNS),
+            "#### Every prediction"
+            if len(result["rows"]) <= SHOWN_ROWS
+            else f"#### The first {SHOWN_ROWS} of {len(result['rows'])} predictions "
+            f"(every one in `{result['file']}`)",
+            _table(result["rows"][:SHOWN_ROWS], VALIDATION_ROW_COLUMNS),
         ]
     config = (
         f"{roofline['profile']}, {roofline['dtype']}, batch {roofline['batch']}, "
