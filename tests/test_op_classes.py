@@ -71,12 +71,27 @@ def test_operator_classes_are_priced(fn, expected):
     assert all(row["known"] for row in table.values())
 
 
-def test_im2col_col2im_are_data_movement():
-    # F.unfold / F.fold on 1×2×4×4, 2×2 patches, stride 2: no arithmetic either way.
+def test_im2col_moves_data_and_col2im_adds_what_it_folds():
+    # F.unfold / F.fold on 1×2×4×4, 2×2 patches, stride 2: im2col only copies; col2im adds
+    # each of its 1×8×4 = 32 values into place.
     other_ops, table = ops_of(
         lambda x: F.fold(F.unfold(x, 2, stride=2), (4, 4), 2, stride=2), (2, 4, 4)
     )
-    assert other_ops == 0 and {"im2col", "col2im"} <= set(table)
+    assert table["im2col"]["other_ops"] == 0 and table["col2im"]["other_ops"] == 32
+    assert other_ops == 32
+
+
+def test_accumulating_put_counts_its_adds():
+    # index_put_ with accumulate: 2 rows of 4 values added; without: a copy.
+    def put(accumulate):
+        def fn(x):
+            rows = torch.arange(2, device=x.device)
+            return x[0, 0].clone().index_put_((rows,), x[0, 0, :2], accumulate=accumulate)
+
+        return fn
+
+    assert ops_of(put(True), (2, 3, 4))[0] == 8
+    assert ops_of(put(False), (2, 3, 4))[0] == 0
 
 
 def test_antialiased_bicubic_widens_its_taps():

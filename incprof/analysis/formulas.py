@@ -25,6 +25,9 @@ vector norm               2 per input element (the element's power and its accum
 (bi/tri)linear upsample   3 · (1 + 2 + … + 2^(d-1)) per output element: 9 in 2-d
 bicubic upsample          7 · (1 + 4) = 35 per output element
 anti-aliased (``_aa``)    as above, the taps per axis widened by the downsampling factor
+fold (``col2im``)         1 per value folded (overlapping patches add)
+accumulating puts         1 per value put (``index_put`` with ``accumulate``, ``index_add``,
+                          ``scatter_add``, ``scatter_reduce``); a plain put is a copy, 0
 dropout (training)        3 per element (draw the mask, scale it, multiply); eval 0
 nearest upsample          0 (a copy)
 concat, views, pads       0 (data movement)
@@ -44,7 +47,7 @@ reduction                 1 per input element: ``torch.Tag.reduction`` (``var``,
 view                      0: ``is_view`` overloads and ``torch.Tag.inplace_view`` ones
                           (``unfold``, ``as_strided_``, ``transpose_``)
 data movement             0: :data:`GATHER_SCATTER` (``index``, ``gather``, ``scatter``,
-                          ``im2col``, ``col2im``, reflection / replication padding,
+                          ``im2col``, reflection / replication padding,
                           ``embedding`` …): no arithmetic, their bytes counted as any op's
 creation                  0: an overload with no tensor argument (``arange``, ``eye``,
                           ``full``, ``scalar_tensor``, ``randn`` …)
@@ -485,6 +488,12 @@ DATA_MOVEMENT = frozenset(
 )
 
 
+@formula(aten.col2im.default)
+def _col2im(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
+    """``F.fold``: 1 per value folded, the add into the output position (patches overlap)."""
+    return Cost(0, args[0].numel(), "data_movement")
+
+
 # Scans: 1 per input element, as a reduction (the running sum is one add per element).
 SCANS = frozenset({"cumsum", "cumsum_", "cumprod", "cumprod_", "cummax", "cummin", "logcumsumexp"})
 
@@ -507,7 +516,6 @@ GATHER_SCATTER = frozenset(
         "index_fill",
         "index_fill_",
         "im2col",
-        "col2im",
         "embedding",
         "reflection_pad1d",
         "reflection_pad2d",
@@ -522,9 +530,6 @@ GATHER_SCATTER = frozenset(
         "triu_",
         "diag",
         "diag_embed",
-        "nonzero",
-        "sort",
-        "topk",
         "narrow_copy",
         "_local_scalar_dense",
         "resize_",
