@@ -33,7 +33,7 @@ TIMM = [
     ("edgenext_xx_small", (3, 64, 64), ("arange", "bitwise_not", "cos", "cumsum", "pow")),
     ("halonet26t", (3, 256, 256), ("unfold",)),
     ("resnetblur18", (3, 64, 64), ("reflection_pad2d",)),
-    ("volo_d1_224", (3, 224, 224), ("im2col", "col2im")),
+    ("volo_d1_224", (3, 224, 224), ("im2col",)),  # and col2im (a formula)
     ("levit_128s", (3, 224, 224), ("index",)),
     ("crossvit_tiny_240", (3, 240, 240), ()),  # _safe_softmax (nn.MultiheadAttention)
     ("convnextv2_atto", (3, 64, 64), ("addcmul",)),
