@@ -47,6 +47,8 @@ def ops_of(fn, shape):
         (lambda x: x.var(dim=-1), 24),
         (lambda x: x.cumsum(-1), 24),
         (lambda x: x.argmax(-1), 24),
+        (lambda x: torch.floor_divide(x, 2.0), 24),  # pointwise, though not tagged so
+        (lambda x: torch._assert_async(x.sum() > -1) or x, 24 + 1),  # check free: sum, compare
         # softmax variants: 3 per element
         (lambda x: aten._safe_softmax(x, -1), 3 * 24),
         # views, in-place views, data movement, creation: known, 0 (only the adds count)

@@ -49,6 +49,7 @@ view                      0: ``is_view`` overloads and ``torch.Tag.inplace_view`
 data movement             0: :data:`GATHER_SCATTER` (``index``, ``gather``, ``scatter``,
                           ``im2col``, reflection / replication padding,
                           ``embedding`` …): no arithmetic, their bytes counted as any op's
+check                     0: ``_assert_async`` and the other runtime checks of :data:`CHECKS`
 creation                  0: an overload with no tensor argument (``arange``, ``eye``,
                           ``full``, ``scalar_tensor``, ``randn`` …)
 anything else             unknown: reported with the modules that ran it, never zero
@@ -295,6 +296,7 @@ def _softmax(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
     aten.ge.Scalar,
     aten.ge.Tensor,
     aten.where.self,
+    aten.floor_divide.default,  # pointwise, but not tagged so
 )
 def _elementwise(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
     return Cost(0, _out_numel(out), "elementwise")
@@ -566,12 +568,18 @@ def cost_of(op: Any, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> C
     return _class_cost(op, args, kwargs, out)
 
 
+# Runtime checks a forward may issue (``torch._assert_async``): known, and no arithmetic.
+CHECKS = frozenset({"_assert_async", "_assert_scalar", "_assert_tensor_metadata"})
+
+
 def _class_cost(op: Any, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost | None:
     """ATen operators only: another namespace's (a user's ``mylib::op``) is unknown until
     a :func:`formula` prices it, whatever its name or tags say."""
     if getattr(op, "namespace", None) != "aten":
         return None
     name = op.overloadpacket.__name__
+    if name in CHECKS:
+        return Cost(0, 0, "check")
     if name in GATHER_SCATTER:
         return Cost(0, 0, "data_movement")
     if name in ACCUMULATING_PUTS:
