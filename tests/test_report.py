@@ -15,6 +15,7 @@ from incprof.analysis.trace import meta_model
 from incprof.registry import resolve
 from incprof.report import markdown
 from incprof.report.build import build_reports
+from incprof.report.zoo import zoo_page, zoo_results
 from incprof.studies.googlenet_table1 import (
     GOOGLENET_TABLE1,
     closest_reading,
@@ -131,6 +132,7 @@ def test_expected_pages_and_plots(build):
         "claims.md",
         "memory.md",
         "predict.md",
+        "zoo.md",
         "networks/googlenet.md",
         "networks/bn_inception.md",
         "plots/top1_vs_macs.png",
@@ -560,3 +562,23 @@ def test_nothing_is_removed(tmp_path):
     keep.write_text("not the builder's\n")
     build_reports(out, results_dir=tmp_path / "none", networks=("googlenet",), counters=())
     assert keep.read_text() == "not the builder's\n"
+
+
+def test_zoo_page_shows_each_saved_total_and_every_model(tmp_path):
+    saved = Path(__file__).parents[1] / "benchmarks" / "results"
+    results = zoo_results(saved)
+    assert results, "benchmarks/check_zoo.py's results are committed"
+    page = zoo_page(results, folder="benchmarks/results")
+    cells = [
+        [c.strip() for c in line.strip("|").split("|")]
+        for line in page.splitlines()
+        if line.startswith("|")
+    ]
+    for result in results:
+        for kind, s in result["summary"]["kinds"].items():
+            assert [kind, *map(str, (s["models"], s["rows"], s["pass"], s["crash"]))] in [
+                row[:5] for row in cells
+            ]
+        shown = {(row[0], row[1].split(" ")[0]) for row in cells}
+        assert {(r["kind"], r["model"]) for r in result["rows"]} <= shown
+    assert "No zoo results" in zoo_page(zoo_results(tmp_path), folder="x")

@@ -75,16 +75,29 @@ class CostAnalysis:
         """Operators no formula knows, with how often each ran. Never counted as zero."""
         return dict(Counter(r.operator for r in self.records if not r.known))
 
-    def by_operator(self) -> dict[str, dict[str, int]]:
-        """Totals per ATen operator: ``{op: {"calls", "macs", "other_ops"}}``."""
-        totals: dict[str, dict[str, int]] = defaultdict(
-            lambda: {"calls": 0, "macs": 0, "other_ops": 0}
+    def unknown_op_modules(self) -> dict[str, tuple[str, ...]]:
+        """Each unknown operator with the modules that ran it, in call order."""
+        where: dict[str, dict[str, None]] = defaultdict(dict)
+        for r in self.records:
+            if not r.known:
+                where[r.operator][r.module] = None
+        return {op: tuple(modules) for op, modules in where.items()}
+
+    def by_operator(self) -> dict[str, dict[str, Any]]:
+        """Totals per ATen operator: ``{op: {"calls", "macs", "other_ops", "known"}}``.
+
+        ``known`` tells an operator priced at zero (a view, a copy) from one no formula
+        knows, whose zeros are not a price.
+        """
+        totals: dict[str, dict[str, Any]] = defaultdict(
+            lambda: {"calls": 0, "macs": 0, "other_ops": 0, "known": True}
         )
         for r in self.records:
             row = totals[r.operator]
             row["calls"] += 1
             row["macs"] += r.macs
             row["other_ops"] += r.other_ops
+            row["known"] = row["known"] and r.known
         return dict(totals)
 
     def by_category(self) -> dict[str, dict[str, int]]:
@@ -174,7 +187,7 @@ def _kernel_text(kernel: tuple[int, ...] | None, stride: tuple[int, ...] | None)
         return ""
     text = "x".join(map(str, kernel))
     if any(v != 1 for v in stride):
-        text += "/" + ("x".join(map(str, stride)) if stride[0] != stride[1] else str(stride[0]))
+        text += "/" + (str(stride[0]) if len(set(stride)) == 1 else "x".join(map(str, stride)))
     return text
 
 

@@ -24,11 +24,39 @@ mean, sum, max, min       1 per input element
 vector norm               2 per input element (the element's power and its accumulation)
 (bi/tri)linear upsample   3 · (1 + 2 + … + 2^(d-1)) per output element: 9 in 2-d
 bicubic upsample          7 · (1 + 4) = 35 per output element
+anti-aliased (``_aa``)    as above, the taps per axis widened by the downsampling factor
+fold (``col2im``)         1 per value folded (overlapping patches add)
+accumulating puts         1 per value put (``index_put`` with ``accumulate``, ``index_add``,
+                          ``scatter_add``, ``scatter_reduce``); a plain put is a copy, 0
 dropout (training)        3 per element (draw the mask, scale it, multiply); eval 0
 nearest upsample          0 (a copy)
 concat, views, pads       0 (data movement)
 allocate, fill, split     0 (data movement)
 ========================  ==================================================================
+
+Operators without a formula of their own are priced by class (:func:`cost_of`), so a
+model nobody here wrote comes out priced, not unknown:
+
+========================  ==================================================================
+pointwise                 1 per output element: ``torch.Tag.pointwise`` on the overload (or
+                          on the out-of-place twin of an in-place one): ``cos``, ``erf``,
+                          ``addcmul``, ``bitwise_not``, ``masked_fill`` (a select, as
+                          ``where``) …, the convention of add / mul / exp above
+reduction                 1 per input element: ``torch.Tag.reduction`` (``var``, ``argmax``,
+                          ``any`` …) and the scans of :data:`SCANS` (``cumsum`` …)
+view                      0: ``is_view`` overloads and ``torch.Tag.inplace_view`` ones
+                          (``unfold``, ``as_strided_``, ``transpose_``)
+data movement             0: :data:`GATHER_SCATTER` (``index``, ``gather``, ``scatter``,
+                          ``im2col``, reflection / replication padding,
+                          ``embedding`` …): no arithmetic, their bytes counted as any op's
+check                     0: ``_assert_async`` and the other runtime checks of :data:`CHECKS`
+creation                  0: an overload with no tensor argument (``arange``, ``eye``,
+                          ``full``, ``scalar_tensor``, ``randn`` …)
+anything else             unknown: reported with the modules that ran it, never zero
+========================  ==================================================================
+
+A known operator that costs nothing and an unknown one are different answers: ``cost_of``
+returns a zero :class:`Cost` for the first and None for the second.
 
 Only operators that reach the dispatcher are registered: composite overloads such as
 ``upsample_bilinear2d.vec`` decompose into the ``.default`` ones before they are seen.
@@ -57,16 +85,34 @@ FORMULAS: dict[Any, Formula] = {}
 
 
 def formula(*ops: Any) -> Callable[[Formula], Formula]:
-    """Register ``fn`` as the formula of each ATen overload in ``ops``; twice raises."""
+    """Register ``fn`` as the formula of each operator in ``ops``; twice raises.
+
+    An operator is an overload (``torch.ops.mylib.op.default``), a packet
+    (``torch.ops.mylib.op``: all its overloads) or what ``torch.library.custom_op``
+    returned. ``fn(args, kwargs, out)`` reads shapes (``x.shape``, ``x.numel()``) and
+    returns a :class:`Cost`; this is how a user prices a custom operator.
+    """
+    overloads = [o for op in ops for o in _overloads(op)]
 
     def register(fn: Formula) -> Formula:
-        for op in ops:
+        for op in overloads:
             if op in FORMULAS:
                 raise ValueError(f"a formula for {op} is already registered")
+        for op in overloads:
             FORMULAS[op] = fn
         return fn
 
     return register
+
+
+def _overloads(op: Any) -> list[Any]:
+    """The ATen overloads ``op`` names (see :func:`formula`)."""
+    op = getattr(op, "_opoverload", op)  # a torch.library.custom_op
+    if isinstance(op, torch._ops.OpOverloadPacket):
+        return [getattr(op, name) for name in op.overloads()]
+    if isinstance(op, torch._ops.OpOverload):
+        return [op]
+    raise TypeError(f"not an operator overload: {op!r}")
 
 
 def _numel(shape: Sequence[int]) -> int:
@@ -204,10 +250,11 @@ def _activation(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
     return Cost(0, _out_numel(out), "activation")
 
 
-@formula(aten._softmax.default, aten._log_softmax.default)
+@formula(aten._softmax.default, aten._log_softmax.default, aten._safe_softmax.default)
 def _softmax(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
     """3 per element: exp, its share of the sum, the divide (log-softmax: the subtraction
-    of the log of the sum). The row maximum kernels subtract for stability is not counted."""
+    of the log of the sum). The row maximum kernels subtract for stability is not counted;
+    ``_safe_softmax`` (attention's masked rows set to 0) is priced as softmax."""
     return Cost(0, 3 * _out_numel(out), "softmax")
 
 
@@ -249,6 +296,7 @@ def _softmax(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
     aten.ge.Scalar,
     aten.ge.Tensor,
     aten.where.self,
+    aten.floor_divide.default,  # pointwise, but not tagged so
 )
 def _elementwise(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
     return Cost(0, _out_numel(out), "elementwise")
@@ -270,13 +318,20 @@ def _native_dropout(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Co
     return Cost(0, 3 * args[0].numel(), "dropout")
 
 
-def _pool_window(kernel: Sequence[int]) -> int:
-    return _numel(kernel) if len(kernel) > 1 else kernel[0] ** 2
+def _pool_window(kernel: Sequence[int], spatial_dims: int) -> int:
+    return _numel(kernel) if len(kernel) > 1 else kernel[0] ** spatial_dims
 
 
-@formula(aten.max_pool2d_with_indices.default, aten.avg_pool2d.default, aten.max_pool2d.default)
-def _pool2d(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    return Cost(0, _out_numel(out) * _pool_window(args[1]), "pool")
+@formula(
+    aten.max_pool2d_with_indices.default,
+    aten.avg_pool2d.default,
+    aten.max_pool2d.default,
+    aten.max_pool3d_with_indices.default,
+    aten.avg_pool3d.default,
+)
+def _pool(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
+    spatial_dims = len(_out_numel_shape(out)) - 2
+    return Cost(0, _out_numel(out) * _pool_window(args[1], spatial_dims), "pool")
 
 
 def adaptive_bins(in_size: int, out_size: int) -> int:
@@ -324,7 +379,16 @@ def interpolation_ops(taps: int, spatial_dims: int) -> int:
     multiplies, ``taps`` − 1 adds). The weights depend on the row or column only, so they
     are per-row scalars. Bilinear: (2 + 1) · 3 = 9; bicubic: (4 + 1) · 7 = 35.
     """
-    return sum(taps**axis for axis in range(spatial_dims)) * (2 * taps - 1)
+    return separable_ops([taps] * spatial_dims)
+
+
+def separable_ops(taps: Sequence[int]) -> int:
+    """Ops per output element of separable interpolation with ``taps[i]`` inputs on axis i.
+
+    The last axis is interpolated first, once for each combination of the taps of the
+    axes before it; each one-axis interpolation of ``t`` inputs is ``2t − 1`` ops.
+    """
+    return sum(math.prod(taps[:axis]) * (2 * taps[axis] - 1) for axis in range(len(taps)))
 
 
 @formula(
@@ -339,6 +403,28 @@ def _linear_upsample(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> C
 @formula(aten.upsample_bicubic2d.default)
 def _bicubic_upsample(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
     return Cost(0, out.numel() * interpolation_ops(4, out.dim() - 2), "upsample")
+
+
+def antialiased_taps(taps: int, in_size: int, out_size: int) -> int:
+    """Inputs per output along one axis of an anti-aliased resize: the filter's ``taps``,
+    widened by the downsampling factor (rounded up); upsampling keeps ``taps``."""
+    return taps * max(1, -(-in_size // out_size))
+
+
+def _antialiased(taps: int, args: Sequence[Any], out: Any) -> Cost:
+    sizes = zip(args[0].shape[2:], out.shape[2:], strict=True)
+    per_axis = [antialiased_taps(taps, i, o) for i, o in sizes]
+    return Cost(0, out.numel() * separable_ops(per_axis), "upsample")
+
+
+@formula(aten._upsample_bilinear2d_aa.default)
+def _bilinear_aa(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
+    return _antialiased(2, args, out)
+
+
+@formula(aten._upsample_bicubic2d_aa.default)
+def _bicubic_aa(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
+    return _antialiased(4, args, out)
 
 
 # Operators that only move or relabel data, allocate, or fill with a constant: known, and free.
@@ -404,10 +490,136 @@ DATA_MOVEMENT = frozenset(
 )
 
 
+@formula(aten.col2im.default)
+def _col2im(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
+    """``F.fold``: 1 per value folded, the add into the output position (patches overlap)."""
+    return Cost(0, args[0].numel(), "data_movement")
+
+
+# Scans: 1 per input element, as a reduction (the running sum is one add per element).
+SCANS = frozenset({"cumsum", "cumsum_", "cumprod", "cumprod_", "cummax", "cummin", "logcumsumexp"})
+
+# Gather / scatter / indexing / padding / lookups, by operator name (every overload): no
+# arithmetic, only bytes. ``index_put`` with ``accumulate`` adds, one op per value put.
+GATHER_SCATTER = frozenset(
+    {
+        "index",
+        "_unsafe_index",
+        "index_select",
+        "gather",
+        "take",
+        "masked_select",
+        "masked_scatter",
+        "masked_scatter_",
+        "scatter",
+        "scatter_",
+        "index_copy",
+        "index_copy_",
+        "index_fill",
+        "index_fill_",
+        "im2col",
+        "embedding",
+        "reflection_pad1d",
+        "reflection_pad2d",
+        "reflection_pad3d",
+        "replication_pad1d",
+        "replication_pad2d",
+        "replication_pad3d",
+        "_pad_circular",
+        "tril",
+        "triu",
+        "tril_",
+        "triu_",
+        "diag",
+        "diag_embed",
+        "narrow_copy",
+        "_local_scalar_dense",
+        "resize_",
+        "set_",
+    }
+)
+# Gathers that may add (``accumulate=True``; ``scatter_add`` always): 1 per value put.
+ACCUMULATING_PUTS = frozenset(
+    {
+        "index_put",
+        "index_put_",
+        "_index_put_impl_",
+        "_unsafe_index_put",
+        "index_add",
+        "index_add_",
+        "scatter_add",
+        "scatter_add_",
+        "scatter_reduce",
+        "scatter_reduce_",
+    }
+)
+
+
 def cost_of(op: Any, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost | None:
-    """The cost of one operator call, or None when no formula knows the operator."""
+    """The cost of one operator call, or None when no formula or class knows the operator.
+
+    Registered formulas and :data:`DATA_MOVEMENT` first, then the classes of the module
+    docstring; an operator of none of them is unknown.
+    """
     if op in FORMULAS:
         return FORMULAS[op](args, kwargs, out)
     if op in DATA_MOVEMENT:
         return Cost(0, 0, "data_movement")
+    return _class_cost(op, args, kwargs, out)
+
+
+# Runtime checks a forward may issue (``torch._assert_async``): known, and no arithmetic.
+CHECKS = frozenset({"_assert_async", "_assert_scalar", "_assert_tensor_metadata"})
+
+
+def _class_cost(op: Any, args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost | None:
+    """ATen operators only: another namespace's (a user's ``mylib::op``) is unknown until
+    a :func:`formula` prices it, whatever its name or tags say."""
+    if getattr(op, "namespace", None) != "aten":
+        return None
+    name = op.overloadpacket.__name__
+    if name in CHECKS:
+        return Cost(0, 0, "check")
+    if name in GATHER_SCATTER:
+        return Cost(0, 0, "data_movement")
+    if name in ACCUMULATING_PUTS:
+        return Cost(0, _put_ops(name, args, kwargs), "data_movement")
+    if name in SCANS or torch.Tag.reduction in op.tags:
+        return Cost(0, args[0].numel(), "reduction")
+    if _is_pointwise(op, name):
+        return Cost(0, _out_numel(out), "elementwise")
+    if op.is_view or torch.Tag.inplace_view in op.tags:
+        return Cost(0, 0, "data_movement")
+    if not any(_is_tensor_type(a.type) for a in op._schema.arguments):
+        return Cost(0, 0, "creation")
     return None
+
+
+def _put_ops(name: str, args: Sequence[Any], kwargs: dict[str, Any]) -> int:
+    """1 per value put where the put adds (``accumulate``, ``index_add``, ``scatter_add``,
+    ``scatter_reduce``); a plain put is a copy."""
+    if name.startswith("index_put") or name.startswith(("_index_put", "_unsafe_index_put")):
+        accumulate = args[3] if len(args) > 3 else kwargs.get("accumulate", False)
+        return _source_numel(args[2]) if accumulate else 0
+    source = args[3] if len(args) > 3 else kwargs.get("src", kwargs.get("source"))
+    return _source_numel(source)
+
+
+def _source_numel(value: Any) -> int:
+    return value.numel() if hasattr(value, "numel") else 0
+
+
+def _is_pointwise(op: Any, name: str) -> bool:
+    """``torch.Tag.pointwise`` on the overload, or on the out-of-place twin of an in-place
+    overload (``masked_fill_`` is tagged ``inplace`` only; ``masked_fill`` is pointwise)."""
+    if torch.Tag.pointwise in op.tags:
+        return True
+    if torch.Tag.inplace not in op.tags or not name.endswith("_"):
+        return False
+    twin = getattr(getattr(aten, name[:-1], None), op._overloadname, None)
+    return twin is not None and torch.Tag.pointwise in twin.tags
+
+
+def _is_tensor_type(kind: Any) -> bool:
+    """A schema argument that is or holds a tensor (``Tensor``, ``Tensor?``, ``Tensor[]``)."""
+    return "Tensor" in str(kind)

@@ -77,8 +77,11 @@ def footprint(tensor: TensorInfo, dtype: torch.dtype) -> int:
 
 
 def is_view(op: OpCall) -> bool:
-    """Whether the op only relabels memory (``view``, ``t``, ``expand`` …): no bytes."""
-    return bool(getattr(op.func, "is_view", False))
+    """Whether the op only relabels memory (``view``, ``t``, ``expand`` …, and the in-place
+    views ``as_strided_``, ``transpose_``): no bytes."""
+    return bool(getattr(op.func, "is_view", False)) or torch.Tag.inplace_view in getattr(
+        op.func, "tags", ()
+    )
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from incprof.jsonfile import read_json
 from incprof.registry import list_variants, resolve
 from incprof.report import markdown, plots
 from incprof.report.diagrams import block_graph, drawn_modules, same_drawing
+from incprof.report.zoo import zoo_page, zoo_results
 from incprof.results import latency_rows
 from incprof.studies.factorization import AGREEMENT_POINTS, factorize_records
 from incprof.studies.googlenet_table1 import (
@@ -281,6 +282,17 @@ def _build(
             "predict.md",
             "the latency model's error against measured times (out of sample), its ranking "
             "of the networks, and a roofline of each network's ops on the H100 SXM",
+        )
+    )
+
+    _step(progress, "model zoo")
+    out.text("zoo.md", zoo_page(zoo_results(Path(results_dir)), folder=_shown(Path(results_dir))))
+    pages.append(
+        (
+            "The model zoo, checked",
+            "zoo.md",
+            "torchvision's and timm's models against their published MACs and parameters "
+            "and against FlopCounterMode: passes, unknown operators, time per model",
         )
     )
 
