@@ -286,7 +286,8 @@ def _build(
     )
 
     _step(progress, "model zoo")
-    out.text("zoo.md", zoo_page(zoo_results(Path(results_dir)), folder=_shown(Path(results_dir))))
+    zoo = [result for folder in folders for result in zoo_results(folder)]
+    out.text("zoo.md", zoo_page(zoo, folder=_shown_all(folders)))
     pages.append(
         (
             "The model zoo, checked",
