@@ -450,8 +450,11 @@ def compare_command(
             f" (it has batch {', '.join(map(str, found)) or 'none'}); choose one with --batch"
         )
     records = compare_records(names, input_shape=shape, counters=counters, progress=_progress())
-    notes = [f"{r['variant']}: not aligned: {r['alignment_note']}" for r in records]
-    notes = [note for note, r in zip(notes, records, strict=True) if r["alignment_note"]]
+    notes = [
+        f"{r['variant']}: not aligned: {r['alignment_note']}"
+        for r in records
+        if r["alignment_note"]
+    ]
     if latency:
         from incprof.analysis.latency import DeviceError
 

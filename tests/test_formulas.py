@@ -5,6 +5,7 @@ import operator
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_nets import Lambda
 from torch import nn
 
 from incprof.analysis.analytic import analyze_module
@@ -111,17 +112,6 @@ def test_formula_registration_refuses_duplicates():
 # The tests below run on a 1×4×3×5 input: 60 elements, 4 channels, 12 rows of 5.
 SHAPE = (4, 3, 5)
 N = 60
-
-
-class Lambda(nn.Module):
-    """A functional call as a module, so each case is one line."""
-
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn(x)
 
 
 def priced(module: nn.Module, shape: tuple[int, ...] = SHAPE):

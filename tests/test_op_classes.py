@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from tiny_nets import Lambda
 from torch import nn
 
 from incprof.analysis.analytic import analyze_module
@@ -14,15 +15,6 @@ from incprof.analysis.memory import traffic
 from incprof.analysis.trace import trace_module
 
 aten = torch.ops.aten
-
-
-class Lambda(nn.Module):
-    def __init__(self, fn):
-        super().__init__()
-        self.fn = fn
-
-    def forward(self, x):
-        return self.fn(x)
 
 
 def ops_of(fn, shape):

@@ -167,7 +167,7 @@ class _Beside:
             return self.pending.get()
         return function(*args, **kwargs)
 
-    def __exit__(self, failed: object, *_exc: object) -> None:
+    def __exit__(self, *_exc: object) -> None:
         if self.pool is not None:
             self.pool.terminate()
             self.pool.join()
