@@ -11,13 +11,27 @@ from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Variant", "__version__", "build", "get", "list_variants", "register", "resolve"]
+__all__ = [
+    "Profile",
+    "Variant",
+    "__version__",
+    "build",
+    "get",
+    "list_variants",
+    "profile",
+    "register",
+    "resolve",
+]
 
 if TYPE_CHECKING:
+    from incprof.profiling import Profile, profile
     from incprof.registry import Variant, build, get, list_variants, register, resolve
+
+# Where each public name lives, imported on first use.
+_HOMES = {"profile": "incprof.profiling", "Profile": "incprof.profiling"}
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("incprof.registry"), name)
+    if name in __all__ and name != "__version__":
+        return getattr(importlib.import_module(_HOMES.get(name, "incprof.registry")), name)
     raise AttributeError(f"module 'incprof' has no attribute {name!r}")

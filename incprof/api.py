@@ -13,6 +13,7 @@ from incprof.analysis.counters import COUNTERS, delta_pct, explain, run_counter
 from incprof.analysis.receptive_field import ReceptiveFieldAnalysis
 from incprof.columns import RATIO_METRICS, macs_key
 from incprof.errors import InputError
+from incprof.parse import Inputs, shape_text
 from incprof.registry import (
     InputShape,
     RegistryError,
@@ -83,7 +84,7 @@ def _on_input(variant: Variant, shape: InputShape, run: Callable[[], T]) -> T:
         raise _too_small(variant, shape, exc) from None
     except Exception as exc:  # a user's forward raising is their model's problem, not a crash
         raise InputError(
-            f"{variant.name} failed on a {'x'.join(map(str, shape))} input: {error_line(exc)}"
+            f"{variant.name} failed on a {shape_text(shape)} input: {error_line(exc)}"
         ) from None
 
 
@@ -142,8 +143,12 @@ def analyze_variant(
 
 def _too_small(variant: Variant, shape: InputShape, exc: RuntimeError) -> InputError:
     reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    text = f"{variant.name} cannot run on a {'x'.join(map(str, shape))} input ({reason})"
-    if not _runs_at_default_channels(variant, shape):
+    text = f"{variant.name} cannot run on a {shape_text(shape)} input ({reason})"
+    if (
+        isinstance(shape, Inputs)
+        or len(shape) != 3
+        or not _runs_at_default_channels(variant, shape)
+    ):
         return InputError(text)
     from incprof.analysis.input_size import smallest_square_input
 
@@ -207,7 +212,7 @@ def compare_records(
         if progress:
             progress(f"[{i}/{len(names)}] {variant.name}")
         analysis = analyze_variant(variant, input_shape)
-        shape = analysis.input_shape
+        shape = analysis.input_shape if input_shape is None else input_shape
         record = analysis.summary()
         unknown_ops = record.pop("unknown_ops")  # stays last of the cost keys
         record.update(memory_figures(variant, shape), unknown_ops=unknown_ops)
@@ -797,8 +802,9 @@ def claim_figures(
     from incprof.analysis.training import backward
 
     default = variant.input_for()
-    asked = [tuple(default), *(tuple(s) for s in input_shapes)]
-    papers = [s for s in PAPER_SIZES if default[0] == s[0]]
+    asked = [default, *input_shapes]
+    image = not isinstance(default, Inputs) and len(default) == 3
+    papers = [s for s in PAPER_SIZES if image and default[0] == s[0]]
     shapes = list(dict.fromkeys([*asked, *papers]))
     has_aux = None
     figures: list[Any] = []
@@ -806,13 +812,13 @@ def claim_figures(
     default_traces: tuple[Any, Any] | None = None
     for i, shape in enumerate(shapes, 1):
         if progress:
-            progress(f"[{i}/{len(shapes)}] {variant.name} at {'x'.join(map(str, shape))}")
+            progress(f"[{i}/{len(shapes)}] {variant.name} at {shape_text(shape)}")
         try:
             trace = _on_input(variant, shape, lambda s=shape: trace_variant(variant, input_shape=s))
         except InputError as exc:
             if shape in asked:
                 raise
-            notes.append(f"not at {'x'.join(map(str, shape))}: {exc}")
+            notes.append(f"not at {shape_text(shape)}: {exc}")
             continue
         if has_aux is None:
             has_aux = any(not p.used for p in trace.parameters)
@@ -827,7 +833,7 @@ def claim_figures(
                     ),
                 )
             except InputError as exc:
-                notes.append(f"aux heads not at {'x'.join(map(str, shape))}: {exc}")
+                notes.append(f"aux heads not at {shape_text(shape)}: {exc}")
         step = backward(trace)
         by_category: dict[str, float] = {}
         for record in analysis("cost", variant, shape).records:

@@ -59,9 +59,19 @@ OUTPUT_OPTION = click.option(
 INPUT_OPTION = click.option(
     "--input",
     "input_text",
-    metavar="CxHxW",
-    default=None,
-    help="Input shape, e.g. 3x299x299 (default: each variant's own).",
+    metavar="SHAPE",
+    multiple=True,
+    help="Input shape without the batch, any rank, optional dtype: 3x299x299, 128, "
+    "1x128:int64, 3x16x112x112; repeat for several positional inputs, NAME=SHAPE for a "
+    "keyword input (default: each variant's own).",
+)
+ONE_INPUT_OPTION = click.option(
+    "--input",
+    "input_text",
+    metavar="SHAPE",
+    multiple=True,
+    help="Input shape without the batch, any rank, e.g. 3x299x299 or 3x16x112x112; one "
+    "float input here (default: each variant's own).",
 )
 
 DEVICE_OPTION = click.option(
@@ -117,6 +127,21 @@ class IncprofGroup(click.Group):
             raise click.exceptions.Exit(130) from None
         except click.UsageError as exc:
             raise _usage_line(exc, ctx) from None
+
+
+class _Batch(click.ParamType):
+    """One batch size, its errors worded as every --batch error is (incprof.parse)."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        from incprof.parse import parse_batch
+
+        with _as_option_error(param.opts[0] if param is not None else "--batch"):
+            return parse_batch(value)
+
+
+BATCH = _Batch()
 
 
 @contextmanager
@@ -297,7 +322,7 @@ def list_command(tag: str | None, fmt: str, output: Path | None) -> None:
 @FORMAT_OPTION
 @OUTPUT_OPTION
 def show_command(
-    variant: str, depth: int, input_text: str | None, fmt: str, output: Path | None
+    variant: str, depth: int, input_text: tuple[str, ...], fmt: str, output: Path | None
 ) -> None:
     """Per-module breakdown of one VARIANT: output shape, params, MACs and share.
 
@@ -310,11 +335,11 @@ def show_command(
       incprof show block_naive.onnx --depth 1
     """
     from incprof.api import show_records, source_note
-    from incprof.parse import parse_input_shape
+    from incprof.parse import parse_inputs
     from incprof.registry import resolve
 
     with _as_option_error("--input"):
-        shape = parse_input_shape(input_text)
+        shape = parse_inputs(input_text)
     resolved = resolve(variant, shape)
     analysis, rows = show_records(resolved, input_shape=shape, depth=depth)
     if fmt in ("table", "markdown"):
@@ -357,7 +382,7 @@ def show_command(
 @DEVICE_OPTION
 @click.option(
     "--batch",
-    type=click.IntRange(min=1),
+    type=BATCH,
     default=1,
     show_default=True,
     help="Batch of the latency and predicted columns.",
@@ -380,7 +405,7 @@ def compare_command(
     predict_device: str | None,
     predict_dtype: str | None,
     predict_mode: str,
-    input_text: str | None,
+    input_text: tuple[str, ...],
     fmt: str,
     output: Path | None,
 ) -> None:
@@ -415,7 +440,7 @@ def compare_command(
         sort_records,
     )
     from incprof.columns import PREDICTED_NOTES, compare_columns, compare_keys, in_units
-    from incprof.parse import parse_input_shape, parse_sort
+    from incprof.parse import parse_inputs, parse_sort
     from incprof.results import load_latency_results
 
     counters = [c for c in _split(counters_text) if c != "analytic"]
@@ -430,7 +455,7 @@ def compare_command(
     if baseline and baseline not in names:
         names.append(baseline)
     with _as_option_error("--input"):
-        shape = parse_input_shape(input_text)
+        shape = parse_inputs(input_text)
     keys = compare_keys(
         counters,
         latency=bool(latency or results),
@@ -509,13 +534,13 @@ def compare_command(
     help="Comma-separated measured counters: torch,fvcore,thop,ptflops, and torch-cpu "
     "(FlopCounterMode over a real CPU forward, as a user runs it).",
 )
-@INPUT_OPTION
+@ONE_INPUT_OPTION
 @FORMAT_OPTION
 @OUTPUT_OPTION
 def counters_command(
     variants: tuple[str, ...],
     counters_text: str,
-    input_text: str | None,
+    input_text: tuple[str, ...],
     fmt: str,
     output: Path | None,
 ) -> None:
@@ -569,7 +594,7 @@ def counters_command(
     type=_FileName(dir_okay=False, path_type=Path),
     help="Also save the records, with their environment, as JSON (for reports and checks).",
 )
-@INPUT_OPTION
+@ONE_INPUT_OPTION
 @FORMAT_OPTION
 @OUTPUT_OPTION
 def latency_command(
@@ -580,7 +605,7 @@ def latency_command(
     mode_text: str,
     channels_last: bool,
     save: Path | None,
-    input_text: str | None,
+    input_text: tuple[str, ...],
     fmt: str,
     output: Path | None,
 ) -> None:
@@ -748,9 +773,7 @@ def calibrate_command(
 
 @cli.command("memory")
 @click.argument("variants", nargs=-1, required=True)
-@click.option(
-    "--batch", type=click.IntRange(min=1), default=1, show_default=True, help="Batch size."
-)
+@click.option("--batch", type=BATCH, default=1, show_default=True, help="Batch size.")
 @click.option(
     "--dtype",
     "dtype_text",
@@ -793,7 +816,7 @@ def memory_command(
     optimizer_text: str | None,
     depth: int | None,
     measured: bool,
-    input_text: str | None,
+    input_text: tuple[str, ...],
     fmt: str,
     output: Path | None,
 ) -> None:
@@ -834,7 +857,7 @@ def memory_command(
         bytes_text,
         in_units,
     )
-    from incprof.parse import parse_choices, parse_input_shape
+    from incprof.parse import parse_choices, parse_inputs
 
     with _as_option_error("--dtype"):
         dtypes = parse_choices(dtype_text, list(DTYPES))
@@ -850,7 +873,7 @@ def memory_command(
         if train or measured:
             raise BadInput("--depth breaks down the eval forward; leave out --train and --measured")
     with _as_option_error("--input"):
-        shape = parse_input_shape(input_text)
+        shape = parse_inputs(input_text)
     if measured:
         _check_writable(output)  # before the real passes, not after
 
@@ -963,7 +986,7 @@ def predict_command(
     dtype_text: str | None,
     mode_text: str,
     depth: int | None,
-    input_text: str | None,
+    input_text: tuple[str, ...],
     fmt: str,
     output: Path | None,
 ) -> None:
@@ -988,7 +1011,7 @@ def predict_command(
     from incprof.analysis.predict import DTYPES, MODES
     from incprof.api import DEFAULT_PROFILE, predict_records
     from incprof.columns import PREDICT_COLUMNS, PREDICT_MODULE_COLUMNS
-    from incprof.parse import parse_batches, parse_choices, parse_input_shape
+    from incprof.parse import parse_batches, parse_choices, parse_inputs
 
     if device_name is not None and profile_path is not None:
         raise BadInput("--device names a built-in profile, --profile a file: give one of them")
@@ -999,7 +1022,7 @@ def predict_command(
     with _as_option_error("--mode"):
         modes = parse_choices(mode_text, MODES)
     with _as_option_error("--input"):
-        shape = parse_input_shape(input_text)
+        shape = parse_inputs(input_text)
     if profile_path is not None:
         from incprof.analysis.profiles import load
 
@@ -1037,7 +1060,7 @@ def predict_command(
 @PREDICT_MODE_OPTION
 @click.option(
     "--predict-batch",
-    type=click.IntRange(min=1),
+    type=BATCH,
     default=1,
     show_default=True,
     help="Batch of the predicted columns.",
@@ -1127,10 +1150,11 @@ def factorize_command(
 @click.option(
     "--input",
     "input_texts",
-    metavar="CxHxW",
+    metavar="SHAPE",
     multiple=True,
-    help="Also try this input (repeatable); the variant's default, 3x224x224 and "
-    "3x299x299 are always tried.",
+    help="Also try this input, any rank and dtype (3x320x320, 1x128:int64); repeatable, "
+    "each a separate try. The variant's default, 3x224x224 and 3x299x299 (image "
+    "networks) are always tried.",
 )
 @FORMAT_OPTION
 @OUTPUT_OPTION
@@ -1172,13 +1196,13 @@ def claim_command(
     from incprof.analysis.claims import DOES_NOT_HOLD, check_tolerance, parse_value
     from incprof.api import claim_check
     from incprof.columns import CLAIM_COLUMNS, CLAIM_REMAINDER_COLUMNS
-    from incprof.parse import parse_input_shape
+    from incprof.parse import parse_inputs
 
     value = parse_value(value_text)
     with _as_option_error("--tolerance"):
         check_tolerance(tolerance_pct)
     with _as_option_error("--input"):
-        shapes = [parse_input_shape(text) for text in input_texts]
+        shapes = [parse_inputs(text) for text in input_texts]
     _check_writable(output)
     check, notes = claim_check(
         variant,
@@ -1209,10 +1233,10 @@ def claim_command(
 
 @cli.command("rf")
 @click.argument("variant")
-@INPUT_OPTION
+@ONE_INPUT_OPTION
 @FORMAT_OPTION
 @OUTPUT_OPTION
-def rf_command(variant: str, input_text: str | None, fmt: str, output: Path | None) -> None:
+def rf_command(variant: str, input_text: tuple[str, ...], fmt: str, output: Path | None) -> None:
     """Receptive field of each end point of VARIANT and of its final feature map.
 
     size is the field in input pixels, stride the effective stride (jump) and padding
@@ -1227,10 +1251,10 @@ def rf_command(variant: str, input_text: str | None, fmt: str, output: Path | No
       incprof rf inception_v3 --format markdown
     """
     from incprof.api import rf_records
-    from incprof.parse import parse_input_shape
+    from incprof.parse import parse_image_shape
 
     with _as_option_error("--input"):
-        shape = parse_input_shape(input_text)
+        shape = parse_image_shape(input_text)
     analysis, rows = rf_records(variant, input_shape=shape)
     notes = [f"not aligned: {m}" for m in analysis.misalignments]
     notes += [f"unknown to the receptive-field walk: {op}" for op in analysis.unknown_ops]
@@ -1271,7 +1295,7 @@ def rf_command(variant: str, input_text: str | None, fmt: str, output: Path | No
 def export_command(
     variant: str,
     onnx_path: Path,
-    input_text: str | None,
+    input_text: tuple[str, ...],
     opset: int | None,
     dynamic_batch: bool,
     check: bool,
@@ -1292,11 +1316,11 @@ def export_command(
     from incprof.files import STDOUT, write_bytes
     from incprof.onnx import is_onnx_path
     from incprof.onnx.export import export
-    from incprof.parse import parse_input_shape
+    from incprof.parse import parse_inputs
     from incprof.registry import resolve
 
     with _as_option_error("--input"):
-        shape = parse_input_shape(input_text)
+        shape = parse_inputs(input_text)
     if is_onnx_path(variant):
         raise BadInput(f"{variant} is an ONNX file already; export takes a PyTorch model")
     _check_writable(onnx_path)

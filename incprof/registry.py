@@ -195,20 +195,63 @@ def load_user_variant(spec: str, input_shape: InputShape | None = None) -> Varia
             raise RegistryError(f"{spec} returned {type(model).__name__}, not an nn.Module")
         return model
 
+    return _brought(spec, builder, input_shape, "user model")
+
+
+def _brought(
+    spec: str, builder: Callable[..., nn.Module], input_shape: InputShape | None, what: str
+) -> Variant:
+    """A variant a user brings (not registered): analysed at their input, else 3x224x224."""
     return Variant(
         name=spec,
         family="user",
         tag="user",
         builder=builder,
         input_shape=input_shape or DEFAULT_USER_INPUT,
-        reproduces="user model",
+        reproduces=what,
     )
 
 
+# ``PACKAGE:NAME`` model zoos: the package, and how it builds NAME without weights.
+ZOOS: dict[str, Callable[[Any, str], nn.Module]] = {
+    "torchvision": lambda package, name: package.models.get_model(name, weights=None),
+    "timm": lambda package, name: package.create_model(name, pretrained=False),
+}
+
+
+def zoo_variant(spec: str, input_shape: InputShape | None = None) -> Variant:
+    """A variant for ``torchvision:NAME`` or ``timm:NAME``, built without weights. The
+    package is imported as it is installed; when it is not, one line names it."""
+    zoo, _, model = spec.partition(":")
+    try:
+        package = importlib.import_module(zoo)
+    except (Exception, SystemExit) as exc:
+        raise RegistryError(
+            f"{spec!r} needs the {zoo} package, which cannot be imported ({error_line(exc)})"
+        ) from None
+    build_model = ZOOS[zoo]
+
+    def builder(**overrides: Any) -> nn.Module:
+        try:
+            return build_model(package, model)
+        except (Exception, SystemExit) as exc:
+            raise RegistryError(f"{zoo} cannot build {model!r}: {error_line(exc)}") from None
+
+    return _brought(spec, builder, input_shape, f"{zoo} model")
+
+
 def resolve(name: str, input_shape: InputShape | None = None) -> Variant:
-    """A registered variant, a ``module:callable`` user model or a ``.onnx`` file."""
+    """A registered variant, a ``module:callable`` user model, a ``torchvision:NAME`` or
+    ``timm:NAME`` model or a ``.onnx`` file."""
+    if name.partition(":")[0] in ZOOS and ":" in name:
+        return zoo_variant(name, input_shape)
     if name.lower().endswith(".onnx"):
         from incprof.onnx.reader import onnx_variant
+
+        if input_shape is not None and (
+            not isinstance(input_shape, tuple) or len(input_shape) != 3
+        ):
+            raise RegistryError(f"{name}: an .onnx file takes one CxHxW input; got {input_shape}")
 
         return onnx_variant(name, input_shape)
     if is_user_spec(name):

@@ -35,7 +35,8 @@ def _input_shape(value: str | Sequence[int] | None) -> InputShape | None:
         return parse_input_shape(text)
     except InputError:
         raise ValueError(
-            f"input must be C, H, W: (3, 224, 224) or '3x224x224'; got {value!r}"
+            f"input must be a shape without the batch, any rank: (3, 224, 224), '3x224x224' "
+            f"or '128'; got {value!r}"
         ) from None
 
 
@@ -73,7 +74,8 @@ def assert_budget(
     """Fail with a readable AssertionError when a figure is over its budget.
 
     ``model_or_name``: a registered name, ``package.module:callable``, or an ``nn.Module``.
-    ``input``: (C, H, W) or 'CxHxW' (default: the variant's own; 3x224x224 for user
+    ``input``: one float input's shape without the batch, any rank: (C, H, W) or
+    'CxHxW', (C, L) … (default: the variant's own; 3x224x224 for user
     models). ``macs``, ``train_macs``, ``peak_memory`` (largest live activation bytes of
     the eval forward, input and weights apart) and ``bytes_moved`` (bytes read and
     written by the eval forward's ops) count a batch of ``batch``, in fp32. Returns the

@@ -84,6 +84,20 @@ def test_fit_recovers_known_factors_from_synthetic_timings(start, batches, modes
     assert figures["bandwidth_gbs"] == begin.bandwidth_gbs
 
 
+def test_a_gap_measured_as_zero_starts_the_fit_at_its_bound():
+    # On a loaded host a tiny ReLU can time no slower than a view: gap_us is measured 0,
+    # and the fit (in log space) once failed on it with 'math domain error'.
+    begin = _with(_cpu_like(), {"gap_us": 0.0})
+    truth = _with(begin, KNOWN)
+    timed = []
+    for bench in cal.BENCHMARKS:
+        ops = cal.benchmark_work(bench, batch=1, dtype="fp32", mode="eager")
+        seconds = total_s(_Columns(ops), truth, dtype="fp32", mode="eager")
+        timed.append(cal.Timed(bench.label, 1, Sample(bench.label, ops, "fp32", "eager", seconds)))
+    result = cal.fit_calibration(timed, begin, source="synthetic", name="t", title="t")
+    assert result.profile.figures()["gap_us"].value > 0
+
+
 @pytest.fixture
 def small_copy(monkeypatch):
     """The bandwidth copy at its floor (64 MiB) and short timings: the test's seconds."""

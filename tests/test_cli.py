@@ -166,7 +166,7 @@ def test_output_file_is_written_whole(tmp_path):
     ("args", "message"),
     [
         (("show", "googlenet_tvv"), "unknown variant 'googlenet_tvv'; did you mean googlenet_tv"),
-        (("compare", "googlenet_tv", "--input", "3x224"), "--input must be CxHxW"),
+        (("compare", "googlenet_tv", "--input", "3x224"), "googlenet_tv cannot run on a 3x224"),
         (("compare", "googlenet_tv", "--input", "3x8x8"), "googlenet_tv cannot run on a 3x8x8"),
         (("compare", "googlenet_tv", "--counters", "flopz"), "unknown counter 'flopz'"),
         (("counters", "googlenet_tv", "--counters", "flopz"), "ptflops, torch-cpu"),

@@ -178,8 +178,8 @@ def test_inception_v3_training_step_at_batch_1_says_to_use_batch_2():
         (("--optimizer", "adam"), "--optimizer sets the training step's optimizer; give --train"),
         (("block_reduced", "--depth", "1"), "--depth breaks down one VARIANT's modules; got 2"),
         (("--depth", "1", "--train"), "--depth breaks down the eval forward"),
-        (("--input", "3x8"), "--input must be CxHxW"),
-        (("--batch", "0"), "Invalid value for '--batch'"),
+        (("--input", "3x8"), "cannot run on a 3x8 input"),
+        (("--batch", "0"), "--batch takes positive integers up to 2**31, e.g. 1,32,256; got '0'"),
     ],
 )
 def test_memory_bad_input_is_one_line_and_exit_2(args, message):

@@ -5,7 +5,13 @@ from click.testing import CliRunner
 
 from incprof.cli import cli
 from incprof.errors import InputError
-from incprof.parse import parse_batches, parse_choices, parse_input_shape, parse_sort
+from incprof.parse import (
+    parse_batches,
+    parse_choices,
+    parse_image_shape,
+    parse_input_shape,
+    parse_sort,
+)
 
 
 def test_values():
@@ -22,14 +28,17 @@ def test_values():
     ("parse", "message"),
     [
         (
-            lambda: parse_input_shape("3x224"),
-            "must be CxHxW with positive integers, e.g. 3x299x299; got '3x224'",
+            lambda: parse_image_shape("3x224"),
+            "takes an image shape CxHxW here, e.g. 3x299x299; got '3x224'",
         ),
         (
             lambda: parse_choices("fp32,,bf16", ("fp32", "bf16")),
             "takes a comma-separated list of fp32, bf16; got 'fp32,,bf16'",
         ),
-        (lambda: parse_batches("1,0"), "takes positive integers, e.g. 1,32,256; got '1,0'"),
+        (
+            lambda: parse_batches("1,0"),
+            "takes positive integers up to 2**31, e.g. 1,32,256; got '1,0'",
+        ),
         (lambda: parse_sort("-", ("macs",)), "needs a column name, e.g. macs or -macs; got '-'"),
         (
             lambda: parse_sort("flops", ("variant", "macs")),
@@ -48,7 +57,7 @@ def test_errors_name_no_option(parse, message):
     [
         (
             ["rf", "googlenet", "--input", "3x224"],
-            "--input must be CxHxW with positive integers, e.g. 3x299x299; got '3x224'",
+            "--input takes an image shape CxHxW here, e.g. 3x299x299; got '3x224'",
         ),
         (
             ["latency", "googlenet", "--mode", "jit"],
@@ -56,7 +65,7 @@ def test_errors_name_no_option(parse, message):
         ),
         (
             ["latency", "googlenet", "--batch", "1,0"],
-            "--batch takes positive integers, e.g. 1,32,256; got '1,0'",
+            "--batch takes positive integers up to 2**31, e.g. 1,32,256; got '1,0'",
         ),
     ],
 )

@@ -74,7 +74,9 @@ def test_registered_names_and_user_specs():
 
 
 def test_bad_input_and_too_small_input_say_so():
-    with pytest.raises(ValueError, match=r"input must be C, H, W: .*; got '3x16'"):
+    with pytest.raises(ValueError, match=r"input must be a shape without the batch.*; got '3xa'"):
+        assert_budget(conv_net(), macs=1, input="3xa")
+    with pytest.raises(InputError, match=r"Sequential cannot run on a 3x16 input \("):
         assert_budget(conv_net(), macs=1, input="3x16")
     with pytest.raises(InputError, match="the smallest square input that runs is 3x7x7"):
         assert_budget("user_models:strided_net", macs=1, input=(3, 5, 5))

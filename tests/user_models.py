@@ -208,3 +208,58 @@ def pooled_bn_net() -> nn.Module:
     return nn.Sequential(
         nn.Conv2d(3, 4, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.BatchNorm2d(4), nn.Flatten()
     )
+
+
+class _TokenClassifier(nn.Module):
+    """Embedding 100→32 of int64 token ids, two transformer encoder layers (4 heads,
+    feed-forward 64), a linear head 32→100 per token."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(100, 32)
+        layer = nn.TransformerEncoderLayer(32, 4, 64, dropout=0.0, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, 2, enable_nested_tensor=False)
+        self.head = nn.Linear(32, 100)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.head(self.encoder(self.embed(ids)))
+
+
+def token_classifier() -> nn.Module:
+    """A token model: input int64 ids (batch, length)."""
+    return _TokenClassifier()
+
+
+class _ImageAndMeta(nn.Module):
+    """Two positional inputs, an image (3×H×W) and a vector (16), and a keyword ``mask``
+    (bool, 8) that zeroes features: conv 3→8 3×3, pooled, plus linear 16→8, linear 8→2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3)
+        self.side = nn.Linear(16, 8)
+        self.fc = nn.Linear(8, 2)
+
+    def forward(
+        self, image: torch.Tensor, vector: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        features = self.conv(image).mean((2, 3)) + self.side(vector)
+        if mask is not None:
+            features = features.masked_fill(mask, 0.0)
+        return self.fc(features)
+
+
+def image_and_meta() -> nn.Module:
+    """Inputs: 3xHxW float, 16 float, and optionally mask=8:bool."""
+    return _ImageAndMeta()
+
+
+def video_net() -> nn.Module:
+    """A clip model, input C×T×H×W: Conv3d 3→4 3×3×3 (padding 1), pooled, linear 4→2."""
+    return nn.Sequential(
+        nn.Conv3d(3, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool3d(1),
+        nn.Flatten(),
+        nn.Linear(4, 2),
+    )

@@ -58,6 +58,8 @@ class CostAnalysis:
     modules: tuple[ModuleInfo, ...]
     # Parameters each module holds directly (recurse=False) that the eval forward used.
     used_params_by_module: dict[str, int] = field(repr=False)
+    # The inputs as given ('3x8x8, 16, mask=8:bool'); input_shape is the first one's.
+    input_text: str = ""
 
     @property
     def macs(self) -> int:
@@ -166,7 +168,7 @@ class CostAnalysis:
         unknown = self.unknown_ops()
         return {
             "variant": self.variant,
-            "input_shape": "x".join(map(str, self.input_shape)),
+            "input_shape": self.input_text or "x".join(map(str, self.input_shape)),
             "params": self.params,
             "params_with_aux": self.params_with_aux,
             "macs": self.macs,
@@ -226,6 +228,7 @@ def cost(trace: Trace) -> CostAnalysis:
         records=tuple(records),
         modules=tuple(modules.values()),
         used_params_by_module=dict(used_by_module),
+        input_text=trace.input_text,
     )
 
 

@@ -165,6 +165,11 @@ def _bounds(key: str) -> tuple[float, float]:
     return BOUNDS[key.partition(".")[0]]
 
 
+def _clamped(key: str, value: float) -> float:
+    low, high = _bounds(key)
+    return min(max(value, low), high)
+
+
 def fit(
     samples: Sequence[Sample],
     profile: DeviceProfile,
@@ -187,7 +192,8 @@ def fit(
     if unknown:
         raise ValueError(f"cannot fit {unknown[0]!r}: not a factor of the profile")
     default = {k: figures.get(k, figures.get(k.partition(".")[0] + ".default")) for k in keys}
-    x = [math.log(default[k].value if default[k] else 0.5) for k in keys]
+    # A start outside the bounds (a gap measured as 0 on a loaded host) starts at the bound.
+    x = [math.log(_clamped(k, default[k].value if default[k] else 0.5)) for k in keys]
     evaluations = 0
     groups = stacks(samples)
 

@@ -66,6 +66,11 @@ def in_dtype(nbytes: int, traced: torch.dtype, dtype: torch.dtype) -> int:
     return nbytes // traced.itemsize * dtype.itemsize
 
 
+def input_bytes(trace: Trace, dtype: torch.dtype) -> int:
+    """Every input tensor of the forward, positional and keyword, in ``dtype``."""
+    return sum(in_dtype(t.nbytes, t.dtype, dtype) for t in trace.inputs or (trace.input,))
+
+
 def footprint(tensor: TensorInfo, dtype: torch.dtype) -> int:
     """Bytes a kernel touches reading ``tensor``: its distinct elements (a stride-0,
     broadcast dimension holds one), in ``dtype`` if it is floating."""
@@ -256,6 +261,8 @@ class MemoryAnalysis:
     traffic: tuple[OpTraffic, ...]
     modules: tuple[tuple[str, str, int, int], ...]  # (name, type, first_op, end_op)
     ops: tuple[tuple[str, str], ...]  # (module, operator) of each op
+    # The inputs as given ('3x8x8, 16, mask=8:bool'); input_shape is the first one's.
+    input_text: str = ""
 
     @property
     def activation_peak_bytes(self) -> int:
@@ -321,7 +328,7 @@ class MemoryAnalysis:
         """The flat record ``incprof memory`` shows for this variant."""
         return {
             "variant": self.variant,
-            "input_shape": "x".join(map(str, self.input_shape)),
+            "input_shape": self.input_text or "x".join(map(str, self.input_shape)),
             "batch": self.batch,
             "dtype": self.dtype,
             "activation_peak_bytes": self.activation_peak_bytes,
@@ -366,11 +373,12 @@ def memory(trace: Trace, *, dtype: str = "fp32") -> MemoryAnalysis:
         input_shape=tuple(trace.input_shape),
         batch=trace.batch,
         dtype=dtype,
-        input_bytes=in_dtype(trace.input.nbytes, trace.input.dtype, torch_dtype),
+        input_bytes=input_bytes(trace, torch_dtype),
         parameter_bytes=_role_bytes(trace, "parameter", torch_dtype),
         buffer_bytes=_role_bytes(trace, "buffer", torch_dtype),
         timeline=timeline(trace, dtype=torch_dtype),
         traffic=traffic(trace, dtype=torch_dtype),
         modules=tuple((m.name, m.type, m.first_op, m.end_op) for m in trace.modules),
         ops=tuple((op.module, op.name) for op in trace.ops),
+        input_text=trace.input_text,
     )

@@ -377,6 +377,8 @@ class Prediction:
     ops: tuple[OpTime, ...]
     modules: tuple[tuple[str, str, int, int], ...]  # (name, type, first_op, end_op)
     unpriced: tuple[str, ...]  # operators priced by their bytes alone (no FLOP formula)
+    # The inputs as given ('3x8x8, 16, mask=8:bool'); input_shape is the first one's.
+    input_text: str = ""
 
     @property
     def time_ms(self) -> float:
@@ -434,7 +436,7 @@ class Prediction:
         peak = self.profile.peak(self.dtype)
         return {
             "variant": self.variant,
-            "input_shape": "x".join(map(str, self.input_shape)),
+            "input_shape": self.input_text or "x".join(map(str, self.input_shape)),
             "batch": self.batch,
             "dtype": self.dtype,
             "mode": self.mode,
@@ -520,4 +522,5 @@ def predict(
         ops=op_times(ops, profile, dtype=dtype, mode=mode),
         modules=tuple((m.name, m.type, m.first_op, m.end_op) for m in trace.modules),
         unpriced=tuple(unpriced),
+        input_text=trace.input_text,
     )

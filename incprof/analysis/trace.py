@@ -38,7 +38,9 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._device import _device_constructors
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from incprof.analysis.inputs import as_inputs, is_lazy, make_inputs, materialized
 from incprof.analysis.meta_kernels import shape_shortcut
+from incprof.parse import Inputs
 from incprof.registry import InputShape, Variant
 
 ROOT = "(root)"
@@ -156,9 +158,9 @@ class Trace:
     """Everything one forward pass did, as plain immutable data."""
 
     name: str
-    input_shape: InputShape
+    input_shape: tuple[int, ...]  # the first input's, batch excluded where it was prepended
     batch: int
-    input: TensorInfo
+    input: TensorInfo  # the first input tensor
     ops: tuple[OpCall, ...]
     modules: tuple[ModuleCall, ...]  # in the order the calls started: parents first
     parameters: tuple[ParameterInfo, ...]
@@ -168,6 +170,8 @@ class Trace:
     training: bool = False  # a training step: forward in train mode, then backward
     saved: tuple[TensorInfo, ...] = ()  # the values autograd saved for the backward
     storages: tuple[StorageInfo, ...] = ()  # indexed by ``TensorInfo.storage``
+    inputs: tuple[TensorInfo, ...] = ()  # every input tensor, positional then keyword
+    input_text: str = ""  # the inputs as given: '3x299x299', '12:int64, mask=12:bool'
 
     @property
     def output(self) -> TensorInfo | None:
@@ -486,42 +490,40 @@ def meta_model(variant: Variant, overrides: Mapping[str, Any] | None = None) -> 
 
 def trace_module(
     model: nn.Module,
-    input_shape: InputShape,
+    input_shape: InputShape | tuple[int, ...] | Inputs,
     *,
     batch: int = 1,
     name: str = "model",
     end_points: Iterable[str] = (),
     training: bool = False,
+    device: str = "meta",
 ) -> Trace:
-    """Trace ``model``'s eval forward on a ``batch × input_shape`` input on ``meta``.
+    """Trace ``model``'s eval forward on ``meta``: on one float ``batch × input_shape``
+    input (any rank), or on :class:`~incprof.parse.Inputs`, several tensors of any shape
+    and dtype, positional and keyword (see :func:`make_inputs`).
 
     ``training``: a training step instead, the forward in train mode, then the backward
     of the sum of the main output (see :func:`_training_step`). A model with real weights
-    is copied to ``meta`` first (ties kept); its mode is restored afterwards.
+    is copied to ``meta`` first (ties kept), lazy modules materialised there; its mode is
+    restored afterwards. ``device="cpu"``: the model as it is, on real CPU tensors, for a
+    forward that reads values (slower, and the model must live on the CPU).
     """
-    if any(p.device.type != "meta" for p in model.parameters()):
+    spec = as_inputs(input_shape)
+    args, kwargs = make_inputs(spec, batch, device)
+    if device == "meta" and is_lazy(model):
+        model = materialized(model, args, kwargs)
+    elif device == "meta" and any(p.device.type != "meta" for p in model.parameters()):
         model = meta_copy(model)
     stack = [ROOT]
     recorder = _Recorder(stack)
     named = list(model.named_modules())  # one walk; a module two parents share, once
-    params: dict[int, tuple[nn.Parameter, str, str]] = {}  # id -> (it, name, owner)
-    buffers: dict[int, tuple[torch.Tensor, str]] = {}
-    for module_name, module in named:
-        prefix = f"{module_name}." if module_name else ""
-        # What named_parameters/named_buffers(recurse=False) read, without a walk each.
-        for local, p in module._parameters.items():
-            if p is not None and id(p) not in params:
-                params[id(p)] = (p, prefix + local, module_name or ROOT)
-        for local, b in module._buffers.items():
-            if b is not None and id(b) not in buffers:
-                buffers[id(b)] = (b, prefix + local)
+    params, buffers = _weights(named)
     values = {
         pid: recorder.value(p, None, "parameter", qualified)
         for pid, (p, qualified, _owner) in params.items()
     }
     for b, qualified in buffers.values():
         recorder.value(b, None, "buffer", qualified)
-    x = torch.empty((batch, *input_shape), device="meta")
     calls: list[list[Any]] = []  # [name, module, first_op, end_op, output] per call
     open_calls: list[list[Any]] = []
 
@@ -543,14 +545,16 @@ def trace_module(
     switch = any(flag != training for _, flag in modes)
     if switch:
         model.train(training)
-    source = recorder.value(x, None, "input")
+    sources = [recorder.value(t, None, "input") for t in tensor_leaves([*args, *kwargs.values()])]
+    if not sources:
+        raise ValueError("the model needs at least one tensor input to trace")
     try:
         with module_tracking(model, stack, on_call), recorder:
             if training:
-                out = _training_step(model, x, recorder)
+                out = _training_step(model, args, kwargs, recorder)
             else:
                 with torch.no_grad():
-                    out = model(x)
+                    out = model(*args, **kwargs)
     finally:
         recorder.backward_modules.close()
         if switch:  # each module back in its own mode, as it was
@@ -572,9 +576,9 @@ def trace_module(
     )
     return Trace(
         name=name,
-        input_shape=tuple(input_shape),
+        input_shape=_first_shape(spec, sources[0]),
         batch=batch,
-        input=source,
+        input=sources[0],
         ops=tuple(recorder.ops),
         modules=modules,
         parameters=parameters,
@@ -584,10 +588,39 @@ def trace_module(
         training=training,
         saved=tuple(recorder.saved),
         storages=storages,
+        inputs=tuple(sources),
+        input_text=str(spec),
     )
 
 
-def _training_step(model: nn.Module, x: torch.Tensor, recorder: _Recorder) -> Any:
+def _first_shape(spec: Inputs, first: TensorInfo) -> tuple[int, ...]:
+    """The first input's shape as given: batch excluded where it was prepended."""
+    specs = spec.specs()
+    return specs[0].shape if specs and specs[0].batched else first.shape
+
+
+def _weights(
+    named: list[tuple[str, nn.Module]],
+) -> tuple[dict[int, tuple[nn.Parameter, str, str]], dict[int, tuple[torch.Tensor, str]]]:
+    """Parameters by id (it, qualified name, owner) and buffers by id (it, name); a
+    tensor two modules share is the first one's."""
+    params: dict[int, tuple[nn.Parameter, str, str]] = {}
+    buffers: dict[int, tuple[torch.Tensor, str]] = {}
+    for module_name, module in named:
+        prefix = f"{module_name}." if module_name else ""
+        # What named_parameters/named_buffers(recurse=False) read, without a walk each.
+        for local, p in module._parameters.items():
+            if p is not None and id(p) not in params:
+                params[id(p)] = (p, prefix + local, module_name or ROOT)
+        for local, b in module._buffers.items():
+            if b is not None and id(b) not in buffers:
+                buffers[id(b)] = (b, prefix + local)
+    return params, buffers
+
+
+def _training_step(
+    model: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], recorder: _Recorder
+) -> Any:
     """Forward in train mode, noting each tensor autograd saves for the backward, then the
     backward of the sum of every output that depends on a parameter (a stand-in loss:
     aux heads, where the model runs them in training, take part as in a real step).
@@ -602,7 +635,7 @@ def _training_step(model: nn.Module, x: torch.Tensor, recorder: _Recorder) -> An
 
     with torch.enable_grad():
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
-            out = model(x)
+            out = model(*args, **kwargs)
         heads = [t for t in tensor_leaves(out) if t.requires_grad]
         if not heads:
             raise ValueError("a training step needs an output that depends on parameters")
@@ -634,7 +667,8 @@ def trace_variant(
     Kept per process by (variant, input, batch, overrides, training); a trace is
     immutable, so every analyzer can share it.
     """
-    shape = tuple(input_shape or variant.input_for(overrides))
+    given = input_shape or variant.input_for(overrides)
+    shape = given if isinstance(given, Inputs) else tuple(given)
     try:
         key: tuple[Any, ...] | None = (
             id(variant),

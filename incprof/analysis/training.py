@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from incprof.analysis.formulas import cost_of
-from incprof.analysis.memory import LiveTensor, dtype_of, in_dtype, timeline
+from incprof.analysis.memory import LiveTensor, dtype_of, in_dtype, input_bytes, timeline
 from incprof.analysis.trace import Trace
 
 aten = torch.ops.aten
@@ -114,6 +114,8 @@ class StepMemory:
     at_peak: tuple[LiveTensor, ...]
     live: tuple[int, ...]
     phases: tuple[str, ...]
+    # The inputs as given ('3x8x8, 16, mask=8:bool'); input_shape is the first one's.
+    input_text: str = ""
 
     @property
     def total_peak_bytes(self) -> int:
@@ -158,7 +160,7 @@ class StepMemory:
     def summary(self) -> dict[str, Any]:
         return {
             "variant": self.variant,
-            "input_shape": "x".join(map(str, self.input_shape)),
+            "input_shape": self.input_text or "x".join(map(str, self.input_shape)),
             "batch": self.batch,
             "dtype": self.dtype,
             "optimizer": self.optimizer,
@@ -206,7 +208,7 @@ def step_memory(trace: Trace, *, optimizer: str = "sgd", dtype: str = "fp32") ->
         batch=trace.batch,
         dtype=dtype,
         optimizer=optimizer,
-        input_bytes=in_dtype(trace.input.nbytes, trace.input.dtype, torch_dtype),
+        input_bytes=input_bytes(trace, torch_dtype),
         parameter_bytes=sum(
             in_dtype(s.nbytes, s.dtype, torch_dtype) for s in storages if s.role == "parameter"
         ),
@@ -232,4 +234,5 @@ def step_memory(trace: Trace, *, optimizer: str = "sgd", dtype: str = "fp32") ->
         at_peak=live.at_peak,
         live=live.live,
         phases=tuple(op.phase for op in trace.ops),
+        input_text=trace.input_text,
     )

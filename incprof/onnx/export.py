@@ -19,10 +19,13 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.utils import _pytree as pytree
 
+from incprof.analysis.inputs import as_inputs, make_inputs
 from incprof.analysis.trace import first_tensor
 from incprof.errors import InputError, error_line
 from incprof.onnx import require
+from incprof.parse import Inputs, shape_text
 from incprof.registry import InputShape, Variant
 
 # Outputs of ONNX Runtime and of PyTorch agree to this, relative to the output's range:
@@ -38,7 +41,7 @@ class Export:
 
     variant: str
     data: bytes  # the serialized ModelProto
-    input_shape: InputShape
+    input_shape: InputShape | Inputs
     opset: int
     dynamic_batch: bool
     nodes: int
@@ -59,7 +62,7 @@ class Export:
         """One line for the user: what was exported and whether ONNX Runtime agrees."""
         batch = "dynamic batch" if self.dynamic_batch else "batch 1"
         text = (
-            f"{self.variant}: {'x'.join(map(str, self.input_shape))}, {batch}, opset "
+            f"{self.variant}: {shape_text(self.input_shape)}, {batch}, opset "
             f"{self.opset}, {self.nodes} nodes, {len(self.data) / 2**20:.1f} MiB"
         )
         if self.max_abs_diff is None:
@@ -96,7 +99,7 @@ def randomize(model: nn.Module, seed: int = SEED) -> nn.Module:
 def export(
     variant: Variant,
     *,
-    input_shape: InputShape | None = None,
+    input_shape: InputShape | Inputs | None = None,
     opset: int | None = None,
     dynamic_batch: bool = False,
     check: bool = True,
@@ -105,15 +108,20 @@ def export(
     input beside PyTorch (see :attr:`Export.matches`)."""
     require(why="export")
     require("onnxscript", why="torch's ONNX exporter")
-    shape = tuple(input_shape or variant.input_for())
+    shape = input_shape or variant.input_for()
+    spec = as_inputs(shape)
+    if dynamic_batch and (len(spec.specs()) != 1 or spec.kwargs):
+        raise InputError(f"a dynamic batch takes one positional input; {variant.name} has {spec}")
     model = randomize(variant.build()).eval()
     batch = 2 if dynamic_batch else 1  # torch.export specialises a size-1 dimension
-    x = torch.randn((batch, *shape), generator=torch.Generator().manual_seed(SEED))
+    with torch.random.fork_rng():
+        torch.manual_seed(SEED)
+        args, kwargs = make_inputs(spec, batch, "cpu")
     dynamic = ({0: torch.export.Dim("batch")},) if dynamic_batch else None
     with _quiet():
         try:
             program = torch.onnx.export(
-                model, (x,), dynamo=True, opset_version=opset, dynamic_shapes=dynamic
+                model, args, kwargs=kwargs, dynamo=True, opset_version=opset, dynamic_shapes=dynamic
             )
         except Exception as exc:
             raise InputError(f"{variant.name}: torch's exporter failed: {_reason(exc)}") from None
@@ -124,8 +132,9 @@ def export(
     diff = scale = None
     if check:
         with torch.no_grad():
-            expected = _first(model(x)).numpy()
-        got = _run(data, x.numpy())
+            expected = _first(model(*args, **kwargs)).numpy()
+        leaves = [t for t in pytree.tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
+        got = _run(data, [t.numpy() for t in leaves])
         if got.shape != expected.shape:
             raise InputError(
                 f"{variant.name}: the exported graph returns {got.shape}, PyTorch {expected.shape}"
@@ -145,13 +154,15 @@ def export(
     )
 
 
-def _run(data: bytes, x: Any) -> Any:
-    """The first output of the graph in ONNX Runtime on the CPU."""
+def _run(data: bytes, feeds: list[Any]) -> Any:
+    """The first output of the graph in ONNX Runtime on the CPU, fed the forward's tensors
+    in order (the exporter keeps them as the graph's inputs, plain values folded in)."""
     ort = require("onnxruntime", why="checking the export")
     options = ort.SessionOptions()
     options.log_severity_level = 3
     session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-    return session.run(None, {session.get_inputs()[0].name: x})[0]
+    names = [i.name for i in session.get_inputs()]
+    return session.run(None, dict(zip(names, feeds, strict=True)))[0]
 
 
 def _first(out: Any) -> torch.Tensor:
@@ -162,8 +173,11 @@ def _first(out: Any) -> torch.Tensor:
 
 
 def _reason(exc: BaseException) -> str:
-    """The exporter's errors run to pages; the first line that says something."""
-    for line in str(exc).splitlines():
+    """The exporter's errors run to pages; the first line that says something (its
+    exception summary, where it gives one)."""
+    text = str(exc)
+    _, _, summary = text.partition("## Exception summary")
+    for line in (summary or text).splitlines():
         if line.strip() and not line.startswith(("[torch.onnx]", "#")):
             return f"{type(exc).__name__}: {line.strip()[:200]}"
     return error_line(exc)
