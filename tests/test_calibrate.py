@@ -155,9 +155,9 @@ def test_shipped_cpu_profile_says_what_is_fitted_and_what_is_measured_at_run_tim
             assert figure.kind == "fitted" and "incprof calibrate (cpu" in figure.source
 
 
-def test_calibrate_cpu_end_to_end_writes_a_profile_that_loads(tmp_path, monkeypatch, small_copy):
-    out = tmp_path / "cpu.json"
-    result = CliRunner().invoke(cli, ["calibrate", "--device", "cpu", "--quick", "--out", str(out)])
+def test_calibrate_cpu_end_to_end_writes_a_profile_that_loads(quick_calibration):
+    # The session's one quick calibration (conftest.py), which the help example also runs.
+    result, out = quick_calibration.result, quick_calibration.out
     assert result.exit_code == 0, result.output
     profile = profiles.load(out)
     assert profile.name == "cpu-calibrated" and profile.origin == str(out)

@@ -5,7 +5,7 @@ import shlex
 import pytest
 import torch
 from click.testing import CliRunner
-from scratch import REPORT_ARGS, run_in_scratch
+from scratch import CALIBRATE_ARGS, REPORT_ARGS, run_in_scratch
 
 from incprof.cli import cli
 
@@ -26,6 +26,8 @@ def help_examples() -> list[list[str]]:
 
 
 EXAMPLES = help_examples()
+# Examples whose run a session fixture holds (one full build, one timed calibration).
+SHARED = {tuple(REPORT_ARGS): "report_build", tuple(CALIBRATE_ARGS): "quick_calibration"}
 
 
 def test_every_command_shows_examples():
@@ -48,14 +50,17 @@ def _exports_read_by(args: list[str]) -> list[list[str]]:
     [pytest.param(a, marks=pytest.mark.slow if a[0] == "report" else ()) for a in EXAMPLES],
     ids=[" ".join(a) for a in EXAMPLES],
 )
-def test_help_example_runs(args, tmp_path, request):
+def test_help_example_runs(args, tmp_path, request, exports):
     # Read what the examples read from the repository; write what they write to a scratch
     # folder, so that no example touches the checkout.
-    if args == REPORT_ARGS:  # the session's one full build, which the golden test checks
-        result = request.getfixturevalue("report_build").result
+    if tuple(args) in SHARED:  # the session's one run, which other tests check further
+        result = request.getfixturevalue(SHARED[tuple(args)]).result
+    elif args[0] == "export":  # exported once a session, for the examples that read it
+        result = exports.run(args)
     else:
         for export in _exports_read_by(args):  # an ONNX file an example reads: made first
-            assert run_in_scratch(export, tmp_path).exit_code == 0
+            assert exports.run(export).exit_code == 0
+            (tmp_path / export[export.index("--onnx") + 1]).symlink_to(exports.file(export))
         result = run_in_scratch(args, tmp_path)
     if "cuda" in args and not torch.cuda.is_available():
         assert result.exit_code == 2

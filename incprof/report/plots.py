@@ -416,19 +416,7 @@ def predicted_scatter(rows: Sequence[Record], path: Path, *, title: str) -> None
                     linestyle=":",
                     label="±25%" if factor > 1 else None,
                 )
-            for variant in sorted({str(r["variant"]) for r in mine}):
-                for mode in sorted({str(r["mode"]) for r in mine}):
-                    points = [r for r in mine if r["variant"] == variant and r["mode"] == mode]
-                    if points:
-                        ax.scatter(
-                            [r["measured_ms"] for r in points],
-                            [r["predicted_ms"] for r in points],
-                            s=22,
-                            marker=MODE_MARKERS.get(mode, "x"),
-                            color=colors[variant],
-                            label=f"{variant}, {mode}",
-                            zorder=3,
-                        )
+            _scatter_by_network(ax, mine, colors)
             ax.set_xscale("log")
             ax.set_yscale("log")
             ax.set_xlim(low, high)
@@ -440,6 +428,35 @@ def predicted_scatter(rows: Sequence[Record], path: Path, *, title: str) -> None
             ax.legend(loc="upper left", fontsize=6)
         _suptitle(fig, title)
         _save(fig, path)
+
+
+# Above this many networks in a panel, one colour and no legend entry per network: a
+# zoo's hundreds of entries would fill the panel (and take seconds to lay out).
+MAX_NAMED_NETWORKS = 12
+
+
+def _scatter_by_network(ax: Any, rows: Sequence[Record], colors: Mapping[str, Any]) -> None:
+    """One colour per network and one marker per mode; a zoo, one colour per mode."""
+    variants = sorted({str(r["variant"]) for r in rows})
+    named = len(variants) <= MAX_NAMED_NETWORKS
+    for mode in sorted({str(r["mode"]) for r in rows}):
+        groups = [
+            (v, [r for r in rows if r["variant"] == v and r["mode"] == mode]) for v in variants
+        ]
+        if not named:
+            groups = [(f"{len(variants)} networks", [r for r in rows if r["mode"] == mode])]
+        for label, points in groups:
+            if points:
+                ax.scatter(
+                    [r["measured_ms"] for r in points],
+                    [r["predicted_ms"] for r in points],
+                    s=22 if named else 8,
+                    marker=MODE_MARKERS.get(mode, "x"),
+                    color=colors[label] if named else None,
+                    alpha=1.0 if named else 0.6,
+                    label=f"{label}, {mode}",
+                    zorder=3,
+                )
 
 
 # One colour per op category on the roofline plots.
