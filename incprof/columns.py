@@ -177,7 +177,6 @@ PREDICT_COLUMNS = (
     "peak_tflops",
     "bandwidth_gbs",
 )
-PREDICT_NOTES = ("profile", "unpriced")
 PREDICT_MODULE_COLUMNS = (
     "variant",
     "batch",

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import os
+import sys
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -172,6 +174,10 @@ def load_user_variant(spec: str, input_shape: InputShape | None = None) -> Varia
     module_name, _, attr = spec.partition(":")
     if not module_name or not attr:
         raise RegistryError(f"{spec!r} is not of the form package.module:callable")
+    # As `python -m` would, find a module in the working directory; appended, so that a
+    # file there never shadows an installed package.
+    if os.getcwd() not in sys.path:
+        sys.path.append(os.getcwd())
     try:
         module = importlib.import_module(module_name)
     # Any import-time failure is the user's module, not ours; SystemExit included (a

@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 import gc
 import json
+import sys
+import types
 import weakref
 from typing import Any
 
@@ -395,8 +397,36 @@ def test_the_readme_python_example_runs() -> None:
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     section = readme.split("## Python", 1)[1]
     code = section.split("```python", 1)[1].split("```", 1)[0]
-    conv1d = nn.Sequential(nn.Conv1d(4, 16, 5), nn.AdaptiveAvgPool1d(1), nn.Flatten())
-    space: dict[str, Any] = {"my_model": conv1d}
-    exec(code, space)  # the README's own example
+    mymodels = types.ModuleType("mymodels")
+    mymodels.build_net = lambda: nn.Sequential(  # type: ignore[attr-defined]
+        nn.Conv1d(4, 16, 5), nn.AdaptiveAvgPool1d(1), nn.Flatten()
+    )
+    space: dict[str, Any] = {}
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(sys.modules, "mymodels", mymodels)
+        exec(code, space)  # the README's own example
     # 8 × 16 × 124 outputs, each 4 × 5 multiply-adds
     assert space["result"].macs == 8 * 16 * 124 * 20
+
+
+def test_the_cli_finds_a_model_file_in_the_working_directory(tmp_path: Any) -> None:
+    from click.testing import CliRunner
+
+    from incprof.cli import cli
+
+    (tmp_path / "cwd_models.py").write_text(
+        "from torch import nn\n\ndef build_net():\n    return nn.Conv1d(4, 16, 5)\n"
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        patch.setattr(sys, "path", list(sys.path))  # the append stays in this test
+        result = CliRunner().invoke(cli, ["show", "cwd_models:build_net", "--input", "4x128"])
+    assert result.exit_code == 0, result.output
+    assert "MACs 39,680" in result.output  # 16 × 124 outputs, 4 × 5 multiply-adds each
+
+
+def test_the_cli_materialises_lazy_modules() -> None:
+    (row,) = _cli_json("compare", "user_models:lazy_net", "--input", "3x10x10")
+    # conv 3→8 3×3 on 10×10 (8×8 out), linear 512→10: their parameters count once made
+    assert row["params"] == (8 * 27 + 8) + (8 * 8 * 8 * 10 + 10)
+    assert row["macs"] == 8 * 8 * 8 * 27 + 8 * 8 * 8 * 10

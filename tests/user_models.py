@@ -263,3 +263,8 @@ def video_net() -> nn.Module:
         nn.Flatten(),
         nn.Linear(4, 2),
     )
+
+
+def lazy_net() -> nn.Module:
+    """Lazy modules, shapes found by the first forward: conv →8 3×3, linear →10."""
+    return nn.Sequential(nn.LazyConv2d(8, 3), nn.Flatten(), nn.LazyLinear(10))

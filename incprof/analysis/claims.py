@@ -319,7 +319,6 @@ RULES: tuple[Rule, ...] = (
         True,
     ),
 )
-RULE_TABLE = {r.key: r for r in RULES}
 
 
 @dataclass(frozen=True)

@@ -43,14 +43,6 @@ DTYPES: Mapping[str, torch.dtype] = {
     "bf16": torch.bfloat16,
     "fp16": torch.float16,
 }
-CONVENTION = (
-    "unfused eager: each ATen op reads its inputs (weights included) from memory and writes"
-    " its outputs; views move nothing; an in-place op reads and writes its tensor once"
-)
-PEAK_CONVENTION = (
-    "largest sum of live activation storages during the eval forward, lifetimes as eager"
-    " PyTorch frees them (alias-aware); input, parameters and buffers apart"
-)
 
 
 def dtype_of(name: str) -> torch.dtype:
