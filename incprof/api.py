@@ -12,7 +12,7 @@ from incprof.analysis.analytic import CostAnalysis
 from incprof.analysis.counters import COUNTERS, delta_pct, explain, run_counter
 from incprof.analysis.receptive_field import ReceptiveFieldAnalysis
 from incprof.columns import RATIO_METRICS, macs_key
-from incprof.errors import InputError
+from incprof.errors import InputError, needs_real_data
 from incprof.parse import Inputs, shape_text
 from incprof.registry import (
     InputShape,
@@ -91,15 +91,6 @@ def _on_input(variant: Variant, shape: InputShape, run: Callable[[], T]) -> T:
 class NeedsRealData(InputError):
     """A model whose forward reads tensor values (``.item()``, ``if x.sum() > 0``,
     ``nonzero``): the meta device has no values to give it."""
-
-
-# What torch says when a meta tensor is asked for a value or a data-dependent shape.
-_DATA_DEPENDENT = ("meta tensor", "data-independent", "data-dependent", "_local_scalar_dense")
-
-
-def needs_real_data(exc: BaseException) -> bool:
-    """Whether a meta-device forward failed for want of values rather than of size."""
-    return any(marker in str(exc) for marker in _DATA_DEPENDENT)
 
 
 def analysis(

@@ -440,7 +440,7 @@ def compare_command(
         sort_records,
     )
     from incprof.columns import PREDICTED_NOTES, compare_columns, compare_keys, in_units
-    from incprof.parse import parse_inputs, parse_sort
+    from incprof.parse import Inputs, parse_inputs, parse_sort
     from incprof.results import load_latency_results
 
     counters = [c for c in _split(counters_text) if c != "analytic"]
@@ -456,6 +456,11 @@ def compare_command(
         names.append(baseline)
     with _as_option_error("--input"):
         shape = parse_inputs(input_text)
+    if isinstance(shape, Inputs) and (latency or counters):
+        # The timed run and the other counters feed the model one random float tensor.
+        raise BadInput(
+            f"--latency and --counters run one float input (e.g. 3x224x224); got {shape}"
+        )
     keys = compare_keys(
         counters,
         latency=bool(latency or results),
@@ -857,7 +862,7 @@ def memory_command(
         bytes_text,
         in_units,
     )
-    from incprof.parse import parse_choices, parse_inputs
+    from incprof.parse import Inputs, parse_choices, parse_inputs
 
     with _as_option_error("--dtype"):
         dtypes = parse_choices(dtype_text, list(DTYPES))
@@ -875,6 +880,8 @@ def memory_command(
     with _as_option_error("--input"):
         shape = parse_inputs(input_text)
     if measured:
+        if isinstance(shape, Inputs):  # the real pass runs one random float input
+            raise BadInput(f"--measured runs one float input (e.g. 3x224x224); got {shape}")
         _check_writable(output)  # before the real passes, not after
 
     if depth is not None:

@@ -18,3 +18,12 @@ def error_line(exc: BaseException) -> str:
     """'TypeError: first line of the message', so that a user's error stays one line."""
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
+
+
+# What torch says when a meta tensor is asked for a value or a data-dependent shape.
+_DATA_DEPENDENT = ("meta tensor", "data-independent", "data-dependent", "_local_scalar_dense")
+
+
+def needs_real_data(exc: BaseException) -> bool:
+    """Whether a meta-device forward failed for want of values rather than of size."""
+    return any(marker in str(exc) for marker in _DATA_DEPENDENT)

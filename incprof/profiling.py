@@ -32,7 +32,7 @@ from torch import nn
 from incprof.analysis.analytic import CostAnalysis, cost
 from incprof.analysis.inputs import is_lazy, make_inputs, materialized
 from incprof.analysis.trace import Trace, meta_copy, meta_model, trace_module, trace_variant
-from incprof.errors import InputError, RegistryError, error_line
+from incprof.errors import InputError, RegistryError, error_line, needs_real_data
 from incprof.parse import Inputs, TensorSpec, check_dims, parse_tensor_spec
 from incprof.registry import Variant, resolve
 
@@ -47,8 +47,6 @@ if TYPE_CHECKING:
 # Columns of the per-module table ``print(profile)`` shows, torchinfo-like.
 TABLE_COLUMNS = ("module", "type", "output_shape", "params", "macs", "macs_pct")
 T = TypeVar("T")
-# What torch says when a meta tensor is asked for a value (see incprof.api.needs_real_data).
-_DATA_DEPENDENT = ("meta tensor", "data-independent", "data-dependent", "_local_scalar_dense")
 
 
 @dataclass(frozen=True)
@@ -399,7 +397,7 @@ def _guard(name: str, spec: Inputs, run: Callable[[], T]) -> T:
         raise
     except Exception as exc:  # the user's forward raising is their model's, not a crash
         line = error_line(exc)[:200]
-        if any(marker in str(exc) for marker in _DATA_DEPENDENT):
+        if needs_real_data(exc):
             raise _NeedsValues(f"{name} reads tensor values in its forward ({line})") from None
         raise InputError(f"{name} failed on {spec}: {line}") from None
 

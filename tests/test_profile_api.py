@@ -430,3 +430,30 @@ def test_the_cli_materialises_lazy_modules() -> None:
     # conv 3→8 3×3 on 10×10 (8×8 out), linear 512→10: their parameters count once made
     assert row["params"] == (8 * 27 + 8) + (8 * 8 * 8 * 10 + 10)
     assert row["macs"] == 8 * 8 * 8 * 27 + 8 * 8 * 8 * 10
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["memory", "--measured"],
+            "--measured runs one float input (e.g. 3x224x224); got 12:int64",
+        ),
+        (["compare", "--latency", "--device", "cpu"], "--latency and --counters run one float"),
+        (["compare", "--counters", "torch"], "--latency and --counters run one float input"),
+    ],
+)
+def test_real_runs_refuse_inputs_they_cannot_make_in_one_line(
+    args: list[str], message: str
+) -> None:
+    from click.testing import CliRunner
+
+    from incprof.cli import cli
+
+    command, *options = args
+    result = CliRunner().invoke(
+        cli, [command, "user_models:token_classifier", "--input", "12:int64", *options]
+    )
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("incprof: error: ") and message in line
