@@ -343,9 +343,12 @@ def main(argv: list[str] | None = None) -> int:
     slug = re.sub(r"[^a-z0-9]+", "-", device_slug(cpu_name())).strip("-")  # no brackets
     scope = "all_" if args.all else ""
     out = args.out or ROOT / "benchmarks" / "results" / f"zoo_{scope}{slug}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
     write_json(out, result)
     folder = out.parent
-    write_text(args.page, zoo_page(zoo_results(folder), folder=str(folder.relative_to(ROOT))))
+    # The page names a folder in the checkout relative to it, one elsewhere (--out) as is.
+    shown = folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder
+    write_text(args.page, zoo_page(zoo_results(folder), folder=str(shown)))
     print(f"wrote {out} and {args.page} (as `incprof report` does)", file=sys.stderr)
     return 0
 
