@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from incprof.analysis.latency import DTYPES, MODES
-from incprof.api import analysis, analyze_variant, compare_records
+from incprof.api import analyze_variant, compare_records
 from incprof.errors import InputError
 from incprof.jsonfile import clip, read_json
 from incprof.parse import parse_input_shape
@@ -261,14 +261,7 @@ class CheckResult:
 def analytic_entry(name: str, input_shape: InputShape | None = None) -> Entry:
     """The exact figures of one variant (or ``module:callable``), as a baseline holds them."""
     (record,) = compare_records([name], input_shape=input_shape)
-    entry = {k: record[k] for k in ("variant", "input_shape", *COST_METRICS)}
-    variant = resolve(name, input_shape)
-    shape = parse_input_shape(record["input_shape"])
-    memory = analysis("memory", variant, shape)
-    entry["activation_peak_bytes_fp32"] = memory.activation_peak_bytes
-    entry["bytes_moved_fp32"] = memory.bytes_moved
-    entry["train_macs"] = analysis("backward", variant, shape).train_macs
-    return entry
+    return {k: record[k] for k in ("variant", "input_shape", *ANALYTIC_METRICS)}
 
 
 def analytic_baseline(names: Sequence[str] | None = None) -> dict[str, Any]:

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from incprof.analysis.analytic import CostAnalysis, cost
+from incprof.analysis.gc_pause import without_gc
 from incprof.analysis.inputs import is_lazy, make_inputs, materialized
 from incprof.analysis.trace import Trace, meta_copy, meta_model, trace_module, trace_variant
 from incprof.errors import InputError, RegistryError, error_line, needs_real_data
@@ -329,6 +330,7 @@ class _Source:
         return _guard(self.name, spec, run)
 
 
+@without_gc
 def profile(
     model: nn.Module | str,
     *inputs: Any,

@@ -38,6 +38,7 @@ from torch.overrides import TorchFunctionMode
 from torch.utils._device import _device_constructors
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from incprof.analysis.gc_pause import without_gc
 from incprof.analysis.inputs import as_inputs, is_lazy, make_inputs, materialized
 from incprof.analysis.meta_kernels import shape_shortcut
 from incprof.parse import Inputs
@@ -182,12 +183,19 @@ class Trace:
         return {m.name: m.type for m in self.modules}
 
 
-def _infos(value: Any) -> Iterator[TensorInfo]:
+def _infos(value: Any) -> list[TensorInfo]:
+    """The TensorInfos in ``value``, nested tuples and lists walked in order (a loop, not
+    a recursive generator: every memory figure asks it of every op)."""
     if isinstance(value, TensorInfo):
-        yield value
-    elif isinstance(value, tuple | list):
+        return [value]
+    found: list[TensorInfo] = []
+    if isinstance(value, tuple | list):
         for item in value:
-            yield from _infos(item)
+            if isinstance(item, TensorInfo):
+                found.append(item)
+            elif isinstance(item, tuple | list):
+                found.extend(_infos(item))
+    return found
 
 
 def tensor_leaves(value: Any) -> list[Any]:
@@ -265,6 +273,15 @@ class _Recorder(TorchDispatchMode):
             self.tensor_refs[key] = weakref.ref(tensor, self._tensor_dead(key))
         self.latest[key] = info
         return info
+
+    def release(self) -> None:
+        """The pass is over: drop the weak references, whose callbacks refer back here,
+        so the recorder goes when its last reference does (not at the collector's next
+        full pass: ~13,000 objects a network) and no free after the pass is noted."""
+        self.tensor_refs.clear()
+        self.storage_refs.clear()
+        self.latest.clear()
+        self.storages.clear()
 
     def _storage_freed(self, key: int, storage: int) -> Callable[[Any], None]:
         def freed(_ref: Any) -> None:
@@ -471,10 +488,15 @@ class _MetaBuild(TorchFunctionMode):
                 return tensor
         elif kwargs.get("device") is None and func in _CONSTRUCTORS:
             kwargs["device"] = "meta"
+            if func in _FILLED and "out" not in kwargs:
+                func = torch.empty  # the same tensor, without torch's Python meta kernel
         return func(*args, **kwargs)
 
 
 _CONSTRUCTORS = _device_constructors()
+# Constructors whose only difference from ``empty`` is the value (a batch norm's
+# running statistics): on ``meta`` there is none.
+_FILLED = frozenset({torch.zeros, torch.ones})
 
 
 def meta_model(variant: Variant, overrides: Mapping[str, Any] | None = None) -> nn.Module:
@@ -570,6 +592,8 @@ def trace_module(
     storages = tuple(
         StorageInfo(i, *facts) for i, facts in enumerate(recorder.storage_facts)
     )  # a snapshot: frees after the pass ended do not count
+    outputs = tuple(recorder.latest.get(id(t)) for t in tensor_leaves(out))
+    recorder.release()
     modules = tuple(
         ModuleCall(n, type(m).__name__, *kernel_of(m), first_op, end_op, output)
         for n, m, first_op, end_op, output in calls
@@ -582,7 +606,7 @@ def trace_module(
         ops=tuple(recorder.ops),
         modules=modules,
         parameters=parameters,
-        outputs=tuple(recorder.latest.get(id(t)) for t in tensor_leaves(out)),
+        outputs=outputs,
         output_type=type(out).__name__,
         end_points=tuple(end_points) or tuple(n for n, _ in model.named_children()),
         training=training,
@@ -653,6 +677,7 @@ _CACHE_SIZE = 64
 _cache: OrderedDict[tuple[Any, ...], tuple[Variant, Trace]] = OrderedDict()
 
 
+@without_gc
 def trace_variant(
     variant: Variant,
     *,
