@@ -182,6 +182,22 @@ def _meta(*shape: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     return torch.empty(shape, device="meta", dtype=dtype)
 
 
+def _layouts() -> list[torch.Tensor]:
+    """Inputs an elementwise op meets in a backward: dense, a slice of a concatenation's
+    gradient, an expanded mean, channels-last, transposed, strided, half."""
+    base = _meta(2, 8, 5, 6)
+    return [
+        base,
+        _meta(2, 16, 5, 6)[:, 4:12],
+        _meta(2, 8, 1, 1).expand(2, 8, 5, 6),
+        _meta(1, 8, 1, 1).expand(3, 8, 4, 4),
+        base.to(memory_format=torch.channels_last),
+        base.transpose(1, 2),
+        base[:, :, ::2],
+        _meta(2, 8, 5, 6, dtype=torch.float16),
+    ]
+
+
 def _shortcut_cases():
     for size, k, s, p, d, groups in itertools.product(
         (1, 5, 8), (1, 3), (1, 2), (0, 1, 2), (1, 2), (1, 2)
@@ -229,6 +245,14 @@ def _shortcut_cases():
         yield (aten.native_batch_norm.default, (x, w, w, w, w, True, 0.1, 1e-3), {})
     yield (aten.native_batch_norm.default, (_meta(2, 3), None, None, None, None, True, 0.1, 0), {})
     yield aten.threshold_backward.default, (_meta(2, 3, 4, 4), _meta(2, 3, 4, 4), 0), {}
+    for x in _layouts():
+        yield aten.threshold_backward.default, (x, _meta(*x.shape), 0), {}
+        for func in (aten.relu.default, aten.sigmoid.default, aten.tanh.default):
+            yield func, (x,), {}
+        for func, number in itertools.product((aten.div.Scalar, aten.mul.Scalar), (49, 0.5)):
+            yield func, (x, number), {}
+    yield aten.div.Scalar, (_meta(2, 3, dtype=torch.int64), 2), {}
+    yield aten.mul.Scalar, (_meta(2, 3), True), {}
     yield aten.threshold_backward.default, (_meta(2, 3, 4, 4), _meta(3, 4, 4), 0), {}
     stats = _meta(3)
     for mask in ([True, True, True], [False, True, True], [True, False, False]):
@@ -267,13 +291,16 @@ def test_shape_shortcuts_match_torchs_meta_kernels() -> None:
 
 
 def test_registry_analysis_imports_no_dynamo() -> None:
-    """torch._dynamo costs ~2 s of import; the traced pass must never pull it in."""
+    """torch._dynamo costs ~2 s of import; the traced pass must never pull it in (nor
+    the training step's: the import, inside a pass, left garbage cycles that held the
+    pass's tensors, so a step's peak depended on when the collector ran)."""
     code = (
         "import sys\n"
         "from incprof.api import analyze_variant, rf_analysis\n"
         "from incprof.registry import list_variants\n"
+        "from incprof.api import analysis\n"
         "for v in list_variants():\n"
-        "    analyze_variant(v); rf_analysis(v)\n"
+        "    analyze_variant(v); rf_analysis(v); analysis('step_memory', v, batch=2)\n"
         "print('torch._dynamo' in sys.modules)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

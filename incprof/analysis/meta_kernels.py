@@ -10,6 +10,7 @@ message, is then the reference.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -155,6 +156,37 @@ def _mean(args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     return _empty(shape, x)
 
 
+def _row_major(t: torch.Tensor) -> bool:
+    """Contiguous, or its strides, broadcast and unit dimensions left out, falling along
+    its dimensions (a slice of a concatenation's gradient, an expanded mean): an
+    elementwise op on such inputs writes a contiguous output, as TensorIterator lays it
+    out. Other layouts go to torch's kernel."""
+    if t.is_contiguous():
+        return True
+    strides = [s for s, n in zip(t.stride(), t.shape, strict=True) if s != 0 and n != 1]
+    return all(a >= b for a, b in itertools.pairwise(strides))
+
+
+def _by_number(args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    """A float tensor times or over a number (a mean's backward: the gradient over the
+    count). torch's meta kernels for these are Python references that import
+    torch._dynamo (~2 s) on first use, inside the traced pass."""
+    if kwargs or len(args) != 2 or type(args[1]) not in (int, float):
+        return None
+    x = args[0]
+    if not _plain(x, contiguous=False) or not _row_major(x):
+        return None
+    return _empty(x.shape, x)
+
+
+def _unary(args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
+    """An activation that keeps its input's shape (out of place): a Python reference on
+    meta that imports torch._dynamo on first use, like :func:`_by_number`."""
+    if kwargs or len(args) != 1 or not _plain(args[0], contiguous=False):
+        return None
+    return _empty(args[0].shape, args[0]) if _row_major(args[0]) else None
+
+
 def _pool(
     x: Any, kernel: Any, stride: Any, padding: Any, dilation: Any, ceil_mode: bool
 ) -> list[int] | None:
@@ -242,7 +274,9 @@ def _binary(args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
 def _threshold_backward(args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     """ReLU's backward: the gradient where the input passed, one tensor of their shape."""
     grad, x = args[0], args[1]
-    if kwargs or len(args) != 3 or not _plain(grad, x) or grad.shape != x.shape:
+    if kwargs or len(args) != 3 or not _plain(grad, x, contiguous=False):
+        return None
+    if grad.shape != x.shape or not (_row_major(grad) and _row_major(x)):
         return None
     return _empty(grad.shape, grad)
 
@@ -257,6 +291,11 @@ SHORTCUTS: dict[Any, Shortcut] = {
     aten._native_batch_norm_legit_no_training.default: _no_training_batch_norm,
     aten.convolution.default: _convolution,
     aten.cat.default: _cat,
+    aten.div.Scalar: _by_number,
+    aten.mul.Scalar: _by_number,
+    aten.relu.default: _unary,
+    aten.sigmoid.default: _unary,
+    aten.tanh.default: _unary,
     aten.mean.dim: _mean,
     aten.max_pool2d_with_indices.default: _max_pool,
     aten.avg_pool2d.default: _avg_pool,

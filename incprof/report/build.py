@@ -21,6 +21,7 @@ from incprof.jsonfile import read_json
 from incprof.registry import list_variants, resolve
 from incprof.report import markdown, plots
 from incprof.report.diagrams import block_graph, drawn_modules, same_drawing
+from incprof.report.drawing import Drawer, Plot
 from incprof.report.zoo import zoo_page, zoo_results
 from incprof.results import latency_rows
 from incprof.studies.factorization import AGREEMENT_POINTS, factorize_records
@@ -49,8 +50,9 @@ ROOFLINE = {"profile": "h100-sxm", "dtype": "bf16", "batch": 256, "mode": "graph
 class _Writer:
     """Writes files under ``root`` (whole, into what is there) and remembers what it wrote."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, drawer: Drawer) -> None:
         self.root = root
+        self.drawer = drawer
         self.written: list[Path] = []
 
     def _write(self, relative: str, write: Callable[[Path], None]) -> Path:
@@ -65,8 +67,13 @@ class _Writer:
             relative, lambda tmp: tmp.write_text(text, encoding="utf-8", newline="\n")
         )
 
-    def plot(self, relative: str, draw: Callable[[Path], None]) -> Path:
-        return self._write(relative, draw)
+    def plot(self, relative: str, plot: Plot, data: Any, **options: Any) -> Path:
+        """``plot(data, path, **options)``, drawn in the drawer's second process."""
+        path = self.root / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.drawer.plot(path, plot, data, options)
+        self.written.append(path)
+        return path
 
 
 # The repository this package sits in (a checkout, or the README's editable install):
@@ -181,17 +188,29 @@ def _build(
     measured: _Beside | None,  # the counter-agreement records, None: no such page
     progress: api.Progress | None,
 ) -> list[Path]:
-    out = _Writer(out_dir)
+    with Drawer() as drawer:
+        out = _Writer(out_dir, drawer)
+        _pages(out, folders, networks, counters, measured, progress)
+        _step(progress, "waiting for the plots")
+        drawer.wait()
+    return out.written
+
+
+def _pages(
+    out: _Writer,
+    folders: list[Path],
+    networks: Sequence[str],
+    counters: Sequence[str],
+    measured: _Beside | None,
+    progress: api.Progress | None,
+) -> None:
     pages: list[tuple[str, str, str]] = []
     links = {name: f"networks/{name}.md" for name in networks}
 
     _step(progress, "family overview")
     family = api.compare_records(networks)
     for cost in ("macs", "params"):
-        out.plot(
-            f"plots/top1_vs_{cost}.png",
-            lambda path, cost=cost: plots.accuracy_plot(family, path, cost=cost),
-        )
+        out.plot(f"plots/top1_vs_{cost}.png", plots.accuracy_plot, family, cost=cost)
     out.text(
         "family.md",
         markdown.overview_page(
@@ -323,7 +342,6 @@ def _build(
         "README.md",
         markdown.index_page(pages, networks=[(name, links[name]) for name in networks]),
     )
-    return out.written
 
 
 def _network_page(out: _Writer, summary: dict[str, Any], entry: dict[str, Any]) -> None:
@@ -339,9 +357,10 @@ def _network_page(out: _Writer, summary: dict[str, Any], entry: dict[str, Any]) 
     plot = f"plots/rf_{name}.png"
     out.plot(
         plot,
-        lambda path: plots.rf_plot(
-            rf_rows, path, network=name, input_size=height if height == width else None
-        ),
+        plots.rf_plot,
+        rf_rows,
+        network=name,
+        input_size=height if height == width else None,
     )
     out.text(
         f"networks/{name}.md",
@@ -391,15 +410,13 @@ def _memory_page(out: _Writer, networks: Sequence[str]) -> str:
         peak_at = f"{memory.peak_module} ({memory.peak_operator})"
         out.plot(
             plot,
-            lambda path, memory=memory, top_level=top_level, peak_at=peak_at: plots.memory_plot(
-                memory.timeline.live,
-                path,
-                title=f"{memory.variant}: live activations during the eval forward "
-                f"({'x'.join(map(str, memory.input_shape))}, batch {memory.batch}, fp32)",
-                peak_op=memory.timeline.peak_op,
-                peak_label=peak_at,
-                modules=top_level,
-            ),
+            plots.memory_plot,
+            list(memory.timeline.live),
+            title=f"{memory.variant}: live activations during the eval forward "
+            f"({'x'.join(map(str, memory.input_shape))}, batch {memory.batch}, fp32)",
+            peak_op=memory.timeline.peak_op,
+            peak_label=peak_at,
+            modules=top_level,
         )
         summary = {
             "variant": name,
@@ -524,9 +541,11 @@ def _latency_page(out: _Writer, folders: Path | Sequence[Path]) -> str:
                 title = f"{what}, {mode} mode: {device} ({when})"
                 out.plot(
                     relative,
-                    lambda p, sweep=result["sweep"], metric=metric, mode=mode, title=title: (
-                        plots.latency_plot(sweep, p, mode=mode, metric=metric, title=title)
-                    ),
+                    plots.latency_plot,
+                    result["sweep"],
+                    mode=mode,
+                    metric=metric,
+                    title=title,
                 )
                 pngs.append(relative)
             modes.append((mode, *pngs))
@@ -534,12 +553,7 @@ def _latency_page(out: _Writer, folders: Path | Sequence[Path]) -> str:
         if any(r.get("ours_ms") is not None for r in result["parity"]):
             relative = f"plots/{path.stem}_parity.png"
             title = f"incprof beside the reference implementations: {device} ({when})"
-            out.plot(
-                relative,
-                lambda p, rows=result["parity"], title=title: plots.parity_plot(
-                    rows, p, title=title
-                ),
-            )
+            out.plot(relative, plots.parity_plot, result["parity"], title=title)
             result["parity_plot"] = relative
         # A row without a reference time has no ratio to be within 5% of.
         result["parity"] = [
@@ -707,12 +721,7 @@ def _predict_page(out: _Writer, folders: Path | Sequence[Path], networks: Sequen
         result = _read_validation(path)
         relative = f"plots/{path.stem}_scatter.png"
         title = f"Predicted against measured latency ({path.name})"
-        out.plot(
-            relative,
-            lambda p, rows=result["raw_rows"], title=title: plots.predicted_scatter(
-                rows, p, title=title
-            ),
-        )
+        out.plot(relative, plots.predicted_scatter, result["raw_rows"], title=title)
         result["scatter"] = relative
         validations.append(result)
     rooflines = []
@@ -730,16 +739,12 @@ def _predict_page(out: _Writer, folders: Path | Sequence[Path], networks: Sequen
         )
         out.plot(
             relative,
-            lambda p, r=roofline, title=f"{name}: each op on the roofline ({config})", note=note: (
-                plots.roofline_plot(
-                    r["points"],
-                    p,
-                    roofs=r["roofs"],
-                    datasheet=r["datasheet"],
-                    title=title,
-                    note=note,
-                )
-            ),
+            plots.roofline_plot,
+            roofline["points"],
+            roofs=roofline["roofs"],
+            datasheet=roofline["datasheet"],
+            title=f"{name}: each op on the roofline ({config})",
+            note=note,
         )
         rooflines.append({**roofline, "plot": relative})
     profile = rooflines[0]["profile"] if rooflines else None
