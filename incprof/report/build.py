@@ -50,9 +50,9 @@ ROOFLINE = {"profile": "h100-sxm", "dtype": "bf16", "batch": 256, "mode": "graph
 class _Writer:
     """Writes files under ``root`` (whole, into what is there) and remembers what it wrote."""
 
-    def __init__(self, root: Path, drawer: Drawer) -> None:
+    def __init__(self, root: Path, drawer: Drawer | None = None) -> None:
         self.root = root
-        self.drawer = drawer
+        self.drawer = drawer or Drawer()  # not entered: plots drawn here, as asked
         self.written: list[Path] = []
 
     def _write(self, relative: str, write: Callable[[Path], None]) -> Path:
