@@ -270,17 +270,7 @@ def _pages(
         )
     )
 
-    if measured is not None:
-        _step(progress, f"counter agreement ({', '.join(counters)}, in a second process)")
-        records = measured.result()
-        out.text("counters.md", markdown.counters_page(records, counters=counters))
-        pages.append(
-            (
-                "Counter agreement",
-                "counters.md",
-                f"analytic MACs beside {', '.join(counters)}, every gap explained",
-            )
-        )
+    counters_at = len(pages)  # listed here; built last, when its second process is done
 
     _step(progress, "latency")
     out.text("latency.md", _latency_page(out, folders))
@@ -337,6 +327,19 @@ def _pages(
             "against every counting convention: holds, under which, or the remainder",
         )
     )
+
+    if measured is not None:
+        _step(progress, f"counter agreement ({', '.join(counters)}, in a second process)")
+        records = measured.result()
+        out.text("counters.md", markdown.counters_page(records, counters=counters))
+        pages.insert(
+            counters_at,
+            (
+                "Counter agreement",
+                "counters.md",
+                f"analytic MACs beside {', '.join(counters)}, every gap explained",
+            ),
+        )
 
     out.text(
         "README.md",
