@@ -24,7 +24,8 @@ from incprof.analysis.trace import Trace, trace_variant
 from incprof.files import write_text
 from incprof.onnx.export import TOLERANCE, export
 from incprof.onnx.reader import load
-from incprof.registry import get, list_variants, resolve
+from incprof.registry import get, list_variants
+from incprof.sources import resolve
 
 
 def fold_difference(trace: Trace) -> int:

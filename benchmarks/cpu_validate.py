@@ -29,9 +29,9 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import incprof  # noqa: E402
+from incprof.analysis.devices import resolve  # noqa: E402
 from incprof.analysis.latency import cpu_name  # noqa: E402
 from incprof.analysis.predict import predict  # noqa: E402
-from incprof.analysis.profiles import resolve  # noqa: E402
 from incprof.analysis.trace import trace_module  # noqa: E402
 
 REGISTRY = ("googlenet_tv", "bn_inception", "inception_v3", "inception_v4", "inception_resnet_v2")

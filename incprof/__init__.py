@@ -25,10 +25,16 @@ __all__ = [
 
 if TYPE_CHECKING:
     from incprof.profiling import Profile, profile
-    from incprof.registry import Variant, build, get, list_variants, register, resolve
+    from incprof.registry import Variant, get, list_variants, register
+    from incprof.sources import build, resolve
 
 # Where each public name lives, imported on first use.
-_HOMES = {"profile": "incprof.profiling", "Profile": "incprof.profiling"}
+_HOMES = {
+    "profile": "incprof.profiling",
+    "Profile": "incprof.profiling",
+    "build": "incprof.sources",
+    "resolve": "incprof.sources",
+}
 
 
 def __getattr__(name: str) -> Any:

@@ -12,16 +12,10 @@ from incprof.analysis.analytic import CostAnalysis
 from incprof.analysis.counters import COUNTERS, delta_pct, explain, run_counter
 from incprof.analysis.receptive_field import ReceptiveFieldAnalysis
 from incprof.columns import RATIO_METRICS, macs_key
-from incprof.errors import InputError, needs_real_data
+from incprof.errors import InputError, error_line, needs_real_data
 from incprof.parse import Inputs, shape_text
-from incprof.registry import (
-    InputShape,
-    RegistryError,
-    Variant,
-    error_line,
-    list_variants,
-    resolve,
-)
+from incprof.registry import InputShape, RegistryError, Variant, list_variants
+from incprof.sources import resolve
 
 # `incprof factorize`'s records: the study lives beside the paper's claims it checks.
 
@@ -590,8 +584,9 @@ DEFAULT_PROFILE = "h100-sxm"
 
 def device_profile(profile: DeviceProfile | str) -> DeviceProfile:
     """A profile as given, or resolved from a built-in name, ``cpu`` (measured now) or a
-    file path (:func:`incprof.analysis.profiles.resolve`); a bad one is a ProfileError."""
-    from incprof.analysis.profiles import DeviceProfile, resolve
+    file path (:func:`incprof.analysis.devices.resolve`); a bad one is a ProfileError."""
+    from incprof.analysis.devices import resolve
+    from incprof.analysis.profiles import DeviceProfile
 
     return profile if isinstance(profile, DeviceProfile) else resolve(profile)
 

@@ -24,22 +24,14 @@ from incprof.api import analyze_variant, compare_records
 from incprof.errors import InputError
 from incprof.jsonfile import clip, read_json
 from incprof.parse import parse_input_shape
-from incprof.registry import (
-    InputShape,
-    RegistryError,
-    get,
-    imported_module,
-    is_user_spec,
-    list_variants,
-    require_consent,
-    resolve,
-)
+from incprof.registry import InputShape, RegistryError, get, list_variants
 from incprof.results import (
     BASELINE_SCHEMA,
     BASELINE_VERSION,
     load_latency_results,
     write_json,
 )
+from incprof.sources import imported_module, is_user_spec, require_consent, resolve
 
 KINDS = ("analytic", "latency")
 # compare's figures, then memory and training ones (batch 1, fp32; DESIGN.md
@@ -415,7 +407,7 @@ def check(
 def vet_names(baseline: Baseline, allow_imports: Collection[str] = ()) -> None:
     """Before anything runs: each entry names a registered variant (an unknown one is bad
     input with the close names, not a regression), an ``.onnx`` file, or a module the
-    user consented to import (:func:`incprof.registry.require_consent`)."""
+    user consented to import (:func:`incprof.sources.require_consent`)."""
     for number, entry in enumerate(baseline.entries, 1):
         name, where = entry["variant"], f"{baseline.origin}: entry {number}"
         require_consent(name, allow_imports, where)  # a ConsentError: the CLI says how

@@ -336,7 +336,7 @@ def show_command(
     """
     from incprof.api import show_records, source_note
     from incprof.parse import parse_inputs
-    from incprof.registry import resolve
+    from incprof.sources import resolve
 
     with _as_option_error("--input"):
         shape = parse_inputs(input_text)
@@ -1324,7 +1324,7 @@ def export_command(
     from incprof.onnx import is_onnx_path
     from incprof.onnx.export import export
     from incprof.parse import parse_inputs
-    from incprof.registry import resolve
+    from incprof.sources import resolve
 
     with _as_option_error("--input"):
         shape = parse_inputs(input_text)
@@ -1482,7 +1482,7 @@ def check_command(
     )
     from incprof.columns import CHECK_COLUMNS
     from incprof.jsonfile import clip
-    from incprof.registry import ConsentError
+    from incprof.sources import ConsentError
 
     if variants_text is not None and not update:
         raise BadInput("--variants names what --update writes; give --update too")
@@ -1492,7 +1492,7 @@ def check_command(
     if update:
         _check_writable(baseline_path)  # before any computing, and before a read-only file
     if names or (update and not baseline_path.exists()):
-        from incprof.registry import resolve
+        from incprof.sources import resolve
 
         for name in names:
             resolve(name)  # an unknown name fails now, not after minutes of computing

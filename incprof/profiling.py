@@ -35,7 +35,8 @@ from incprof.analysis.inputs import is_lazy, make_inputs, materialized
 from incprof.analysis.trace import Trace, meta_copy, meta_model, trace_module, trace_variant
 from incprof.errors import InputError, RegistryError, error_line, needs_real_data
 from incprof.parse import Inputs, TensorSpec, check_dims, parse_tensor_spec
-from incprof.registry import Variant, resolve
+from incprof.registry import Variant
+from incprof.sources import resolve
 
 if TYPE_CHECKING:
     import pandas
@@ -180,8 +181,8 @@ class Profile:
         """The predicted forward time on a device profile (a built-in name, 'cpu' or a
         profile file), in ``dtype`` (default: bf16 on a GPU, fp32 on a CPU) and ``mode``
         (eager, graph, compile); ``batch`` retraces at another batch (shapes only)."""
+        from incprof.analysis.devices import resolve as resolve_profile
         from incprof.analysis.predict import MODES, predict
-        from incprof.analysis.profiles import resolve as resolve_profile
 
         if mode not in MODES:
             raise InputError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")

@@ -24,7 +24,8 @@ from incprof.analysis.trace import meta_copy
 from incprof.api import analysis, analyze_variant
 from incprof.errors import InputError
 from incprof.parse import parse_input_shape
-from incprof.registry import DEFAULT_USER_INPUT, InputShape, Variant, resolve
+from incprof.registry import InputShape, Variant
+from incprof.sources import DEFAULT_USER_INPUT, resolve
 
 
 def _input_shape(value: str | Sequence[int] | None) -> InputShape | None:

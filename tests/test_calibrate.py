@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from torch import nn
 
 from incprof.analysis import calibrate as cal
-from incprof.analysis import profiles
+from incprof.analysis import devices, profiles
 from incprof.analysis.fit import Sample, _Columns, total_s
 from incprof.analysis.latency import cpu_name
 from incprof.analysis.predict import predict
@@ -134,7 +134,7 @@ def test_resolve_cpu_measures_now_and_keeps_the_fitted_efficiencies(monkeypatch,
         cal, "measure_cpu_figures", partial(cal.measure_cpu_figures, min_run_time=0.02)
     )
     stored = profiles.builtin("cpu")
-    profile = profiles.resolve("cpu")
+    profile = devices.resolve("cpu")
     assert profile.origin == "measured now on this CPU"
     assert profile.peak("fp32").kind == "measured" and "measured now" in profile.peak("fp32").source
     assert profile.compute_efficiency == stored.compute_efficiency

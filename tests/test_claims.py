@@ -22,7 +22,7 @@ from incprof.analysis.trace import trace_module
 from incprof.analysis.training import backward
 from incprof.cli import cli
 from incprof.errors import InputError
-from incprof.registry import resolve
+from incprof.sources import resolve
 
 
 class Tiny(nn.Module):

@@ -14,7 +14,7 @@ from incprof.baseline import (
     latency_baselines_from_results,
     load_baseline,
 )
-from incprof.registry import allows_import, imported_module
+from incprof.sources import allows_import, imported_module
 
 MODULE = "incprof_consent_probe"
 # Importing the probe leaves a mark: the test asserts the module's code never ran.

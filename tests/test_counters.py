@@ -7,7 +7,8 @@ from torch import nn
 
 from incprof.analysis.analytic import analyze
 from incprof.analysis.counters import delta_pct, explain, run_counter
-from incprof.registry import Variant, load_user_variant
+from incprof.registry import Variant
+from incprof.sources import load_user_variant
 
 
 class Toy(nn.Module):

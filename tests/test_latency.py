@@ -14,7 +14,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from incprof.analysis import latency
 from incprof.analysis.latency import DeviceError, Timing, alternate, resolve_device, sweep
 from incprof.cli import cli
-from incprof.registry import resolve
+from incprof.sources import resolve
 
 
 def test_timing_summary_by_hand():

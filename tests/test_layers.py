@@ -101,3 +101,176 @@ def test_check_columns_are_a_check_rows_keys_and_its_worded_change():
     row = CheckRow("v", "3x8x8", "macs", 100, 110, "regressed", "changed")
     assert set(CHECK_COLUMNS) == {*row.record(), "change"} - {"change_pct"}
     assert row.change == "+10 (+10.00%)"
+
+
+# The package's layers, lowest first (see DESIGN.md): foundation (errors, files, JSON, the
+# input grammar, the table of registered names, pure row formatting) → models (the
+# Inception family's modules) → core (the traced pass, its meta kernels, the operator
+# formulas) → sources (resolving a name, a user's module, a zoo model or an ``.onnx``
+# file) → analyzers (everything a trace is priced with, measured beside, predicted by) →
+# api (the records and the one result, ``incprof.Profile``; baselines, studies) → report
+# (rendering) → cli. Every import counts, those inside functions and under
+# ``TYPE_CHECKING`` too, read from the source.
+LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    (
+        "foundation",
+        (
+            "incprof.errors",
+            "incprof.jsonfile",
+            "incprof.files",
+            "incprof.parse",
+            "incprof.registry",
+            "incprof.columns",
+            "incprof.report.tables",  # stdlib only: any layer may render rows with it
+        ),
+    ),
+    ("models", ("incprof.models",)),
+    (
+        "core",
+        (
+            "incprof.analysis.gc_pause",
+            "incprof.analysis.inputs",
+            "incprof.analysis.meta_kernels",
+            "incprof.analysis.trace",
+            "incprof.analysis.formulas",
+        ),
+    ),
+    ("sources", ("incprof.onnx", "incprof.sources")),
+    ("analyzers", ("incprof.analysis",)),
+    (
+        "api",
+        (
+            "incprof.api",
+            "incprof.profiling",
+            "incprof.baseline",
+            "incprof.testing",
+            "incprof.results",
+            "incprof.studies",
+        ),
+    ),
+    ("report", ("incprof.report",)),
+    ("cli", ("incprof.cli", "incprof.__main__", "incprof")),
+)
+
+
+def _package_modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def _import_graph(modules: dict[str, Path]) -> dict[str, set[str]]:
+    """Each module's incprof imports, as module names: ``from pkg import sub`` is an
+    import of ``pkg.sub`` where that is a module, else of ``pkg``."""
+
+    def known(name: str) -> str | None:
+        while name and name not in modules:
+            name = name.rpartition(".")[0]
+        return name or None
+
+    edges: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        targets: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                targets.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                    base = ".".join([*anchor, *([base] if base else [])])
+                for alias in node.names:
+                    full = f"{base}.{alias.name}"
+                    targets.add(full if full in modules else base)
+        edges[name] = {
+            t for t in map(known, (t for t in targets if t.startswith("incprof"))) if t
+        } - {name}
+    return edges
+
+
+def _layer(module: str) -> int:
+    """The layer of the longest prefix that names ``module``."""
+    best, length = None, -1
+    for rank, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and len(prefix) > length:
+                best, length = rank, len(prefix)
+    assert best is not None, f"{module} is in no layer: add it to LAYERS"
+    return best
+
+
+def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components of more than one module (Tarjan, iteratively)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(sorted(component))
+    return found
+
+
+EDGES = _import_graph(_package_modules())
+
+
+def test_every_module_is_in_a_layer() -> None:
+    for module in EDGES:
+        _layer(module)
+
+
+def test_imports_point_down_the_layers() -> None:
+    upward = [
+        f"{a} ({LAYERS[_layer(a)][0]}) imports {b} ({LAYERS[_layer(b)][0]})"
+        for a in sorted(EDGES)
+        for b in sorted(EDGES[a])
+        if _layer(b) > _layer(a)
+    ]
+    assert upward == []
+
+
+def test_no_import_cycles() -> None:
+    assert _cycles(EDGES) == []
+
+
+def test_the_checks_see_a_cycle_and_an_upward_import() -> None:
+    """The checks themselves: a made-up cycle is found, a made-up upward import too."""
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert _layer("incprof.cli") > _layer("incprof.analysis.trace") > _layer("incprof.parse")
+    # The function-level import that made registry → onnx.reader → trace → registry.
+    assert "incprof.registry" in EDGES["incprof.analysis.trace"]
+    assert "incprof.analysis.trace" in EDGES["incprof.onnx.reader"]

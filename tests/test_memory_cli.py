@@ -21,7 +21,8 @@ from incprof.columns import (
     in_units,
     unit_header,
 )
-from incprof.registry import get, resolve
+from incprof.registry import get
+from incprof.sources import resolve
 
 TWO_3X3 = "fact_5x5_two_3x3"
 MAP = 96 * 35 * 35 * 4  # one 96×35×35 fp32 activation: 470,400 bytes

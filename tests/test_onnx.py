@@ -22,7 +22,8 @@ from incprof.errors import InputError
 from incprof.onnx import require
 from incprof.onnx.export import export
 from incprof.onnx.reader import load, trace_onnx
-from incprof.registry import get, resolve
+from incprof.registry import get
+from incprof.sources import resolve
 
 FLOAT = TensorProto.FLOAT
 

@@ -4,7 +4,8 @@ import pytest
 from torch import nn
 
 import incprof
-from incprof.registry import TAGS, RegistryError, Variant, get, register, resolve
+from incprof.registry import TAGS, RegistryError, Variant, get, register
+from incprof.sources import resolve
 
 
 def test_every_entry_has_its_facts():

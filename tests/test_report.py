@@ -12,10 +12,10 @@ import pytest
 from scratch import ROOT
 
 from incprof.analysis.trace import meta_model
-from incprof.registry import resolve
 from incprof.report import markdown
 from incprof.report.build import build_reports
 from incprof.report.zoo import zoo_page, zoo_results
+from incprof.sources import resolve
 from incprof.studies.googlenet_table1 import (
     GOOGLENET_TABLE1,
     closest_reading,

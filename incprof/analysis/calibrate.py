@@ -596,7 +596,7 @@ def calibrate(
     )
 
 
-# What `profiles.resolve("cpu")` measures each time; the other figures are stored.
+# What `devices.resolve("cpu")` measures each time; the other figures are stored.
 RUN_TIME_FIGURES = ("peak_tflops.", "bandwidth_gbs", "launch_us", "gap_us")
 
 
@@ -609,7 +609,7 @@ def as_builtin_cpu(calibrated: DeviceProfile) -> DeviceProfile:
         key: Figure(
             f.value,
             f.kind,
-            "re-measured at run time by profiles.resolve('cpu'); this value at commit time, "
+            "re-measured at run time by devices.resolve('cpu'); this value at commit time, "
             + f.source.replace("measured now on", "measured on", 1),
         )
         for key, f in calibrated.figures().items()

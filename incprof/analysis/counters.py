@@ -34,7 +34,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from incprof.analysis.analytic import CostAnalysis
 from incprof.analysis.formulas import cost_of
 from incprof.analysis.trace import ROOT, meta_model, module_tracking
-from incprof.registry import InputShape, Variant, error_line
+from incprof.errors import error_line
+from incprof.registry import InputShape, Variant
 
 MAC_CATEGORIES = ("conv", "linear")
 

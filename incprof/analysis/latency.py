@@ -35,8 +35,8 @@ from torch import nn
 
 from incprof.analysis.analytic import analyze_module
 from incprof.analysis.trace import meta_model
-from incprof.errors import InputError
-from incprof.registry import InputShape, Variant, error_line
+from incprof.errors import InputError, error_line
+from incprof.registry import InputShape, Variant
 
 DTYPES = ("fp32", "tf32", "bf16", "fp16")
 MODES = ("eager", "graph", "compile")

@@ -427,17 +427,3 @@ def builtin(name: str) -> DeviceProfile:
         raise ProfileError(f"unknown device {name!r}{hint} (known: {', '.join(names)})")
     text = (resources.files("incprof") / "profiles" / f"{name}.json").read_text(encoding="utf-8")
     return from_dict(loads(text, f"built-in {name}.json"), origin=f"built-in {name}.json")
-
-
-def resolve(spec: str) -> DeviceProfile:
-    """A device name or a profile file. ``cpu`` is this machine: its peak, copy bandwidth
-    and per-op host cost are measured now (a few seconds); its efficiencies are the ones
-    stored in ``cpu.json``. A path (anything with a slash or ending in ``.json``) is read."""
-    if "/" in spec or spec.endswith(".json"):
-        return load(spec)
-    profile = builtin(spec)
-    if spec == "cpu":
-        from incprof.analysis.calibrate import measure_cpu_figures
-
-        return profile.with_figures(measure_cpu_figures(), origin="measured now on this CPU")
-    return profile

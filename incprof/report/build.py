@@ -18,12 +18,13 @@ from incprof.analysis.trace import trace_variant
 from incprof.errors import InputError
 from incprof.files import write_into
 from incprof.jsonfile import read_json
-from incprof.registry import list_variants, resolve
+from incprof.registry import list_variants
 from incprof.report import markdown, plots
 from incprof.report.diagrams import block_graph, drawn_modules, same_drawing
 from incprof.report.drawing import Drawer, Plot
 from incprof.report.zoo import zoo_page, zoo_results
 from incprof.results import latency_rows
+from incprof.sources import resolve
 from incprof.studies.factorization import AGREEMENT_POINTS, factorize_records
 from incprof.studies.googlenet_table1 import (
     GOOGLENET_TABLE1_SOURCE,
