@@ -10,6 +10,7 @@ rename); nothing is deleted.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -191,160 +192,169 @@ def _build(
 ) -> list[Path]:
     with Drawer() as drawer:
         out = _Writer(out_dir, drawer)
-        _pages(out, folders, networks, counters, measured, progress)
+        _pages(_Build(out, folders, networks, counters, measured, progress))
         _step(progress, "waiting for the plots")
         drawer.wait()
     return out.written
 
 
-def _pages(
-    out: _Writer,
-    folders: list[Path],
-    networks: Sequence[str],
-    counters: Sequence[str],
-    measured: _Beside | None,
-    progress: api.Progress | None,
-) -> None:
-    pages: list[tuple[str, str, str]] = []
-    links = {name: f"networks/{name}.md" for name in networks}
+@dataclass(frozen=True)
+class _Build:
+    """What each page's builder reads."""
 
-    _step(progress, "family overview")
-    family = api.compare_records(networks)
+    out: _Writer
+    folders: list[Path]
+    networks: Sequence[str]
+    counters: Sequence[str]
+    measured: _Beside | None
+    progress: api.Progress | None
+
+
+@dataclass(frozen=True)
+class _Page:
+    """One page of the index: its title, file and summary (``{folders}``, ``{counters}``
+    filled in), the progress line and its builder; ``shown``: whether this build has
+    the page; ``last``: built after the others, as it waits on a second process."""
+
+    title: str
+    file: str
+    summary: str
+    step: str
+    build: Callable[[_Build], str]
+    shown: Callable[[_Build], bool] = lambda b: True
+    last: bool = False
+
+
+def _family(b: _Build) -> str:
+    family = api.compare_records(b.networks)
     for cost in ("macs", "params"):
-        out.plot(f"plots/top1_vs_{cost}.png", plots.accuracy_plot, family, cost=cost)
-    out.text(
-        "family.md",
-        markdown.overview_page(
-            family,
-            links=links,
-            plots=[
-                ("published top-1 against GMACs", "plots/top1_vs_macs.png"),
-                ("published top-1 against parameters", "plots/top1_vs_params.png"),
-            ],
-        ),
-    )
-    pages.append(
-        (
-            "Family overview",
-            "family.md",
-            "params, MACs, FLOPs, other ops, receptive field and published accuracy of "
-            "the main family, with accuracy-against-cost plots",
-        )
-    )
-
+        b.out.plot(f"plots/top1_vs_{cost}.png", plots.accuracy_plot, family, cost=cost)
     entries = {r["variant"]: r for r in api.list_records("network")}
     for summary in family:
-        name = summary["variant"]
-        _step(progress, f"network page: {name}")
-        _network_page(out, summary, entries[name])
-
-    _step(progress, "factorization study")
-    out.text("factorization.md", _factorization_page())
-    pages.append(
-        (
-            "Factorization study",
-            "factorization.md",
-            "each factorization of 'Rethinking the Inception Architecture' against its "
-            "baseline, the paper's claims beside ours",
-        )
+        _step(b.progress, f"network page: {summary['variant']}")
+        _network_page(b.out, summary, entries[summary["variant"]])
+    return markdown.overview_page(
+        family,
+        links=_links(b.networks),
+        plots=[
+            ("published top-1 against GMACs", "plots/top1_vs_macs.png"),
+            ("published top-1 against parameters", "plots/top1_vs_params.png"),
+        ],
     )
 
-    _step(progress, "block diagrams")
-    out.text("blocks.md", _blocks_page())
-    pages.append(
-        (
-            "Teaching blocks and factorizations as diagrams",
-            "blocks.md",
-            "each block and factorization variant as a Mermaid flowchart from its traced "
-            "dataflow: kernels, shapes, MACs per layer and each branch's share of them",
-        )
-    )
 
-    _step(progress, "memory")
-    out.text("memory.md", _memory_page(out, networks))
-    pages.append(
-        (
-            "Memory and bytes moved",
-            "memory.md",
-            "live activation memory over each network's forward with its peak, bytes moved "
-            "and arithmetic intensity, and a training step's memory by kind",
-        )
-    )
+def _counters(b: _Build) -> str:
+    assert b.measured is not None
+    return markdown.counters_page(b.measured.result(), counters=b.counters)
 
-    counters_at = len(pages)  # listed here; built last, when its second process is done
 
-    _step(progress, "latency")
-    out.text("latency.md", _latency_page(out, folders))
-    pages.append(
-        (
-            "Latency",
-            "latency.md",
-            f"saved GPU and CPU measurements from `{_shown_all(folders)}`, ours "
-            "beside the reference implementations (device and date from each file)",
-        )
-    )
+def _zoo(b: _Build) -> str:
+    zoo = [result for folder in b.folders for result in zoo_results(folder)]
+    return zoo_page(zoo, folder=_shown_all(b.folders))
 
-    _step(progress, "predicted vs measured")
-    out.text("predict.md", _predict_page(out, folders, networks))
-    pages.append(
-        (
-            "Predicted vs measured",
-            "predict.md",
-            "the latency model's error against measured times (out of sample), its ranking "
-            "of the networks, and a roofline of each network's ops on the H100 SXM",
-        )
-    )
 
-    _step(progress, "model zoo")
-    zoo = [result for folder in folders for result in zoo_results(folder)]
-    out.text("zoo.md", zoo_page(zoo, folder=_shown_all(folders)))
-    pages.append(
-        (
-            "The model zoo, checked",
-            "zoo.md",
-            "torchvision's and timm's models against their published MACs and parameters "
-            "and against FlopCounterMode: passes, unknown operators, time per model",
-        )
-    )
+def _links(networks: Sequence[str]) -> dict[str, str]:
+    return {name: f"networks/{name}.md" for name in networks}
 
-    _step(progress, "GoogLeNet Table 1")
-    out.text("googlenet_table1.md", _table1_page())
-    pages.append(
-        (
-            "GoogLeNet Table 1",
-            "googlenet_table1.md",
-            "the paper's Table 1 row by row beside incprof's figures, rows that disagree "
-            "with their own widths marked",
-        )
-    )
 
-    _step(progress, "published cost claims")
-    out.text("claims.md", _claims_page())
-    pages.append(
-        (
-            "Published cost claims",
-            "claims.md",
-            "the papers' and model zoos' MAC, FLOP and parameter figures, each checked "
-            "against every counting convention: holds, under which, or the remainder",
-        )
-    )
+# The index's pages, in its order.
+PAGES: tuple[_Page, ...] = (
+    _Page(
+        "Family overview",
+        "family.md",
+        "params, MACs, FLOPs, other ops, receptive field and published accuracy of "
+        "the main family, with accuracy-against-cost plots",
+        "family overview",
+        _family,
+    ),
+    _Page(
+        "Factorization study",
+        "factorization.md",
+        "each factorization of 'Rethinking the Inception Architecture' against its "
+        "baseline, the paper's claims beside ours",
+        "factorization study",
+        lambda b: _factorization_page(),
+    ),
+    _Page(
+        "Teaching blocks and factorizations as diagrams",
+        "blocks.md",
+        "each block and factorization variant as a Mermaid flowchart from its traced "
+        "dataflow: kernels, shapes, MACs per layer and each branch's share of them",
+        "block diagrams",
+        lambda b: _blocks_page(),
+    ),
+    _Page(
+        "Memory and bytes moved",
+        "memory.md",
+        "live activation memory over each network's forward with its peak, bytes moved "
+        "and arithmetic intensity, and a training step's memory by kind",
+        "memory",
+        lambda b: _memory_page(b.out, b.networks),
+    ),
+    _Page(
+        "Counter agreement",
+        "counters.md",
+        "analytic MACs beside {counters}, every gap explained",
+        "counter agreement ({counters}, in a second process)",
+        _counters,
+        shown=lambda b: b.measured is not None,
+        last=True,
+    ),
+    _Page(
+        "Latency",
+        "latency.md",
+        "saved GPU and CPU measurements from `{folders}`, ours "
+        "beside the reference implementations (device and date from each file)",
+        "latency",
+        lambda b: _latency_page(b.out, b.folders),
+    ),
+    _Page(
+        "Predicted vs measured",
+        "predict.md",
+        "the latency model's error against measured times (out of sample), its ranking "
+        "of the networks, and a roofline of each network's ops on the H100 SXM",
+        "predicted vs measured",
+        lambda b: _predict_page(b.out, b.folders, b.networks),
+    ),
+    _Page(
+        "The model zoo, checked",
+        "zoo.md",
+        "torchvision's and timm's models against their published MACs and parameters "
+        "and against FlopCounterMode: passes, unknown operators, time per model",
+        "model zoo",
+        _zoo,
+    ),
+    _Page(
+        "GoogLeNet Table 1",
+        "googlenet_table1.md",
+        "the paper's Table 1 row by row beside incprof's figures, rows that disagree "
+        "with their own widths marked",
+        "GoogLeNet Table 1",
+        lambda b: _table1_page(),
+    ),
+    _Page(
+        "Published cost claims",
+        "claims.md",
+        "the papers' and model zoos' MAC, FLOP and parameter figures, each checked "
+        "against every counting convention: holds, under which, or the remainder",
+        "published cost claims",
+        lambda b: _claims_page(),
+    ),
+)
 
-    if measured is not None:
-        _step(progress, f"counter agreement ({', '.join(counters)}, in a second process)")
-        records = measured.result()
-        out.text("counters.md", markdown.counters_page(records, counters=counters))
-        pages.insert(
-            counters_at,
-            (
-                "Counter agreement",
-                "counters.md",
-                f"analytic MACs beside {', '.join(counters)}, every gap explained",
-            ),
-        )
 
-    out.text(
+def _pages(b: _Build) -> None:
+    """Every page of :data:`PAGES` (those marked ``last`` after the rest), then the index."""
+    fill = {"folders": _shown_all(b.folders), "counters": ", ".join(b.counters)}
+    pages = [page for page in PAGES if page.shown(b)]
+    for page in sorted(pages, key=lambda p: p.last):
+        _step(b.progress, page.step.format(**fill))
+        b.out.text(page.file, page.build(b))
+    listed = [(p.title, p.file, p.summary.format(**fill)) for p in pages]
+    links = _links(b.networks)
+    b.out.text(
         "README.md",
-        markdown.index_page(pages, networks=[(name, links[name]) for name in networks]),
+        markdown.index_page(listed, networks=[(name, links[name]) for name in b.networks]),
     )
 
 
