@@ -416,10 +416,11 @@ def test_report_says_what_the_latency_page_will_lack(tmp_path, monkeypatch, ship
     """Outside the repository the measurements incprof comes with are read; only where
     there are none (a wheel without its checkout) does the latency page lack them."""
     import incprof.report.build
+    import incprof.report.writer
 
     monkeypatch.setattr(incprof.report.build, "build_reports", lambda *a, **k: [])
     if not shipped:
-        monkeypatch.setattr(incprof.report.build, "SHIPPED_RESULTS", tmp_path / "none")
+        monkeypatch.setattr(incprof.report.writer, "SHIPPED_RESULTS", tmp_path / "none")
     monkeypatch.chdir(tmp_path)  # outside the repository: no benchmarks/results here
     result = invoke("report", "--out", "r")
     assert result.exit_code == 0

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from incprof.analysis.profiles import builtin
-from incprof.report.build import ROOFLINE, _predict_page, _roofline, _Writer
+from incprof.report.measured_pages import ROOFLINE, predict_page, roofline_of
+from incprof.report.writer import Writer
 
 NETWORK = "googlenet"  # the fastest main network to trace
 
@@ -69,13 +70,13 @@ def validation() -> dict:
     }
 
 
-def build(tmp_path, results: dict | None) -> tuple[str, _Writer]:
+def build(tmp_path, results: dict | None) -> tuple[str, Writer]:
     folder = tmp_path / "results"
     folder.mkdir(exist_ok=True)
     if results is not None:
         (folder / "predict_test-cpu.json").write_text(json.dumps(results))
-    out = _Writer(tmp_path / "out")
-    return _predict_page(out, folder, [NETWORK]), out
+    out = Writer(tmp_path / "out")
+    return predict_page(out, folder, [NETWORK]), out
 
 
 def test_page_renders_the_validation_tables_and_plots(tmp_path):
@@ -126,7 +127,7 @@ def test_roofline_points_sit_on_the_model_roof():
     # A kernel's time is max(q·F / (η_c·P), B / (η_m·W)) with q ≥ 1 its GEMM's tile and wave
     # quantization, so F / time = min(η_c·P / q, F/B · η_m·W): every point lies on or under
     # its roof, memory-bound ones on the slope.
-    roofline = _roofline(NETWORK)
+    roofline = roofline_of(NETWORK)
     profile = builtin(ROOFLINE["profile"])
     dtype = ROOFLINE["dtype"]
     peak = profile.peak(dtype).value * 1e12

@@ -3,24 +3,24 @@ a user's own folder is added, and the pages name folders without a machine's pat
 
 from test_hardening import assert_one_line_error, invoke
 
-from incprof.report import build
-from incprof.report.build import SHIPPED_RESULTS, results_folders
+from incprof.report import build, measured_pages, writer
+from incprof.report.writer import SHIPPED_RESULTS, results_folders
 
 
 def test_the_shipped_results_are_found_from_any_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert results_folders() == [SHIPPED_RESULTS]
     assert any(SHIPPED_RESULTS.glob("latency*.json"))
-    assert build._shown(SHIPPED_RESULTS) == "benchmarks/results"  # relative to the checkout
+    assert writer.shown(SHIPPED_RESULTS) == "benchmarks/results"  # relative to the checkout
     mine = tmp_path / "mine"
     mine.mkdir()
     assert results_folders([mine, SHIPPED_RESULTS]) == [SHIPPED_RESULTS, mine]
-    assert build._shown_all(results_folders([mine])) == "benchmarks/results, mine"
+    assert writer.shown_all(results_folders([mine])) == "benchmarks/results, mine"
 
 
 def test_a_latency_page_built_outside_the_repository_shows_the_measurements(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    latency = build._latency_page(build._Writer(tmp_path / "out"), results_folders())
+    latency = measured_pages.latency_page(writer.Writer(tmp_path / "out"), results_folders())
     assert "No latency results" not in latency
     assert "NVIDIA H100 80GB HBM3" in latency
 
