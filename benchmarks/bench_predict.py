@@ -38,7 +38,6 @@ import datetime
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -851,7 +850,7 @@ def main() -> int:
         "goals": goals(summary, ranking),
         "seconds": time.time() - started,
     }
-    slug = re.sub(r"[^a-z0-9]+", "-", device_slug(cpu)).strip("-")
+    slug = device_slug(cpu)
     out = args.out or ROOT / "benchmarks" / "results" / f"predict_{slug}.json"
     write_text(out, json.dumps(result, indent=2) + "\n")
     print_tables(result)

@@ -40,7 +40,6 @@ import json
 import logging
 import os
 import platform
-import re
 import resource
 import statistics
 import subprocess
@@ -473,7 +472,7 @@ def main() -> int:
         "load_average_before": load_before,
         "load_average_after": os.getloadavg(),
     }
-    slug = re.sub(r"[^a-z0-9]+", "-", device_slug(cpu)).strip("-")  # no brackets in file names
+    slug = device_slug(cpu)
     out = args.out or ROOT / "benchmarks" / "results" / f"profiler_{slug}.json"
     result = {
         "environment": environment,

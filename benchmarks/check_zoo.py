@@ -340,7 +340,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     result = {"environment": environment(), "all": args.all, "summary": summary(rows), "rows": rows}
-    slug = re.sub(r"[^a-z0-9]+", "-", device_slug(cpu_name())).strip("-")  # no brackets
+    slug = device_slug(cpu_name())
     scope = "all_" if args.all else ""
     out = args.out or ROOT / "benchmarks" / "results" / f"zoo_{scope}{slug}.json"
     out.parent.mkdir(parents=True, exist_ok=True)

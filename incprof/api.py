@@ -15,6 +15,7 @@ from incprof.columns import RATIO_METRICS, macs_key
 from incprof.errors import InputError, error_line, needs_real_data
 from incprof.parse import Inputs, shape_text
 from incprof.registry import InputShape, RegistryError, Variant, list_variants
+from incprof.run_settings import DEFAULT_DEVICE_PROFILE as DEFAULT_PROFILE
 from incprof.sources import resolve
 
 # `incprof factorize`'s records: the study lives beside the paper's claims it checks.
@@ -575,11 +576,6 @@ def join_measured_memory(
             )
             measured[key] = {k: result.record()[k] for k in MEASURED_MEMORY_KEYS}
         record.update(measured[key])
-
-
-# What `incprof predict` and the --predict options price when given no profile: the H100
-# SXM, the GPU whose factors were fitted on measured times (benchmarks/results).
-DEFAULT_PROFILE = "h100-sxm"
 
 
 def device_profile(profile: DeviceProfile | str) -> DeviceProfile:

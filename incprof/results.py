@@ -12,6 +12,7 @@ Torch-free: reading a file must not cost the command line torch's start-up.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -65,5 +66,6 @@ def load_latency_results(path: str | Path) -> list[dict[str, Any]]:
 
 
 def device_slug(device: str) -> str:
-    """'NVIDIA H100 80GB HBM3' -> 'h100-80gb-hbm3', as results and baselines files are named."""
-    return device.lower().replace("nvidia", "").strip().replace(" ", "-")
+    """'NVIDIA H100 80GB HBM3' -> 'h100-80gb-hbm3', as results, baselines and calibrated
+    profiles are named: lower case, letters and digits in dash-separated runs."""
+    return re.sub(r"[^a-z0-9]+", "-", device.lower().replace("nvidia", "")).strip("-")

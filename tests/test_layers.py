@@ -121,6 +121,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "incprof.parse",
             "incprof.registry",
             "incprof.columns",
+            "incprof.results",  # results and baseline JSON: one reader, one writer, slugs
+            "incprof.run_settings",
             "incprof.report.tables",  # stdlib only: any layer may render rows with it
         ),
     ),
@@ -144,7 +146,6 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "incprof.profiling",
             "incprof.baseline",
             "incprof.testing",
-            "incprof.results",
             "incprof.studies",
         ),
     ),

@@ -129,6 +129,8 @@ def test_write_json_is_indented_with_a_final_newline_and_keeps_the_mode(tmp_path
         ("NVIDIA H100 80GB HBM3", "h100-80gb-hbm3"),
         ("NVIDIA H200", "h200"),
         ("AMD EPYC 7B13", "amd-epyc-7b13"),
+        ("Intel(R) Xeon(R) Processor (2 threads)", "intel-r-xeon-r-processor-2-threads"),
+        ("NVIDIA RTX PRO 6000 Blackwell Max-Q", "rtx-pro-6000-blackwell-max-q"),
     ],
 )
 def test_device_slug(device, slug):

@@ -53,6 +53,7 @@ from incprof.analysis.profiles import (
 )
 from incprof.analysis.trace import trace_module
 from incprof.errors import InputError
+from incprof.results import device_slug
 
 # What a calibration fits by default; peak and bandwidth are measured or published, not fitted.
 # Pooling gets its own memory efficiency: on a CPU its kernels run at a small fraction of
@@ -466,10 +467,6 @@ def fit_calibration(
     return Calibration(profile, rows, rms, tuple(keys))
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
-
-
 def _cuda_start(dtype: str, progress: Callable[[str], None] | None) -> DeviceProfile:
     """The built-in profile of this GPU, else one with its peak and copy bandwidth measured
     now and round starting values for the factors the fit sets."""
@@ -494,7 +491,7 @@ def _cuda_start(dtype: str, progress: Callable[[str], None] | None) -> DevicePro
     return from_dict(
         {
             "schema": SCHEMA,
-            "name": _slug(device_name),
+            "name": device_slug(device_name),
             "title": device_name,
             "host_overlap": True,
             "peak_tflops": {dtype: figure(peak.tflops, "measured", f"{measured}: an 8192² matmul")},
@@ -572,7 +569,7 @@ def calibrate(
         + (f", OMP_WAIT_POLICY={policy}" if (policy := os.environ.get("OMP_WAIT_POLICY")) else "")
         + f", {today}"
     )
-    name = "cpu-calibrated" if device == "cpu" else f"{_slug(device_name)}-calibrated"
+    name = "cpu-calibrated" if device == "cpu" else f"{device_slug(device_name)}-calibrated"
     if progress:
         progress(f"fitting {', '.join(keys)} to {len(timed)} timings")
     result = fit_calibration(

@@ -37,9 +37,9 @@ from incprof.analysis.analytic import analyze_module
 from incprof.analysis.trace import meta_model
 from incprof.errors import InputError, error_line
 from incprof.registry import InputShape, Variant
+from incprof.run_settings import MODES
+from incprof.run_settings import PRECISIONS as DTYPES
 
-DTYPES = ("fp32", "tf32", "bf16", "fp16")
-MODES = ("eager", "graph", "compile")
 _AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 

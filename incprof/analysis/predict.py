@@ -56,11 +56,12 @@ from incprof.analysis.memory import DTYPES as MEMORY_DTYPES
 from incprof.analysis.memory import footprint, is_view, op_bytes
 from incprof.analysis.profiles import DTYPE_CLASS, DeviceProfile, builtin
 from incprof.analysis.trace import ROOT, OpCall, TensorInfo, Trace
+from incprof.run_settings import DEFAULT_DEVICE_PROFILE as DEFAULT_DEVICE
+from incprof.run_settings import MODES
+from incprof.run_settings import PRECISIONS as DTYPES
 
 aten = torch.ops.aten
 
-MODES = ("eager", "graph", "compile")
-DTYPES = ("fp32", "tf32", "bf16", "fp16")
 Bound = Literal["compute", "memory", "launch"]
 
 # formulas.Cost.category -> the profile's efficiency category.
@@ -488,9 +489,6 @@ def _bound_record(shares: Mapping[str, float]) -> dict[str, Any]:
         "bound": bound if total else "",
         "bound_ratio": ratio,
     }
-
-
-DEFAULT_DEVICE = "h100-sxm"  # the profile whose factors were fitted to measured networks
 
 
 def predict(

@@ -36,10 +36,10 @@ from typing import Any
 
 from incprof.errors import InputError
 from incprof.jsonfile import clip, loads, read_json
+from incprof.run_settings import PRECISIONS as DTYPES
 
 SCHEMA = "incprof-device-profile/1"
 KINDS = ("datasheet", "measured", "fitted", "assumed")
-DTYPES = ("fp32", "tf32", "bf16", "fp16")
 # Op categories an efficiency may be given for; ``default`` covers the others.
 # ``dwconv``: depthwise convolutions (one or two channels per group), which no GEMM
 # kernel runs: their time is priced on the CUDA cores' fp32 peak.
