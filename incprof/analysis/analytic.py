@@ -18,6 +18,7 @@ from typing import Any
 from torch import nn
 
 from incprof.analysis.formulas import cost_of
+from incprof.analysis.rollup import shown_modules, subtrees
 from incprof.analysis.trace import ROOT, Trace, trace_module, trace_variant
 from incprof.registry import InputShape, Variant
 
@@ -118,20 +119,17 @@ class CostAnalysis:
         named ``(root)``.
         """
         total_macs = self.macs or 1
+        infos = {info.name: info for info in self.modules}
+        shown = shown_modules(((m.name, m.type) for m in self.modules), depth)
+        names = [name for name, _ in shown]
+        records = subtrees(names, self.records, lambda r: r.module)
+        params_of = subtrees(names, self.used_params_by_module.items(), lambda item: item[0])
         rows = []
-        for info in self.modules:
-            level = info.name.count(".") + 1
-            if depth is not None and level > depth:
-                continue
-            prefix = info.name + "."
-            mine = [r for r in self.records if r.module == info.name or r.module.startswith(prefix)]
+        for name, _type in shown:
+            info, mine = infos[name], records[name]
             macs = sum(r.macs for r in mine)
             unknown = Counter(r.operator for r in mine if not r.known)
-            params = sum(
-                n
-                for m, n in self.used_params_by_module.items()
-                if m == info.name or m.startswith(prefix)
-            )
+            params = sum(n for _, n in params_of[name])
             rows.append(
                 {
                     "module": info.name,

@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from incprof.analysis.formulas import cost_of
+from incprof.analysis.rollup import shown_modules, subtrees
 from incprof.analysis.trace import ROOT, OpCall, TensorInfo, Trace
 
 aten = torch.ops.aten
@@ -297,17 +298,18 @@ class MemoryAnalysis:
     def by_module(self, depth: int | None = None) -> list[dict[str, Any]]:
         """One row per module that ran (at most ``depth`` dots deep), with its subtree's
         bytes, FLOPs, intensity and the largest live activation bytes while it ran."""
+        shown = shown_modules(((n, t) for n, t, _f, _e in self.modules), depth)
+        traffic = subtrees([name for name, _ in shown], self.traffic, lambda r: r.module)
+        ranges: dict[str, list[tuple[int, int]]] = defaultdict(list)
+        for name, _type, first, end in self.modules:
+            ranges[name].append((first, end))
         rows = []
-        seen = set()
-        for name, type_, _first, _end in self.modules:
-            if (depth is not None and name.count(".") + 1 > depth) or name in seen:
-                continue
-            seen.add(name)
-            prefix = name + "."
-            mine = [r for r in self.traffic if r.module == name or r.module.startswith(prefix)]
-            ranges = [(f, e) for n, _t, f, e in self.modules if n == name]
-            peak = max((max(self.timeline.live[f:e], default=0) for f, e in ranges), default=0)
-            rows.append({"module": name, "type": type_, **_sums(mine), "live_peak_bytes": peak})
+        for name, type_ in shown:
+            live = self.timeline.live
+            peak = max((max(live[f:e], default=0) for f, e in ranges[name]), default=0)
+            rows.append(
+                {"module": name, "type": type_, **_sums(traffic[name]), "live_peak_bytes": peak}
+            )
         root = [r for r in self.traffic if r.module == ROOT]
         if root:
             peak = max((self.timeline.live[r.index] for r in root), default=0)

@@ -55,6 +55,7 @@ from incprof.analysis.formulas import cost_of
 from incprof.analysis.memory import DTYPES as MEMORY_DTYPES
 from incprof.analysis.memory import footprint, is_view, op_bytes
 from incprof.analysis.profiles import DTYPE_CLASS, DeviceProfile, builtin
+from incprof.analysis.rollup import shown_modules, subtrees
 from incprof.analysis.trace import ROOT, OpCall, TensorInfo, Trace
 from incprof.run_settings import DEFAULT_DEVICE_PROFILE as DEFAULT_DEVICE
 from incprof.run_settings import MODES
@@ -402,17 +403,12 @@ class Prediction:
         """One row per module call (at most ``depth`` dots deep): its subtree's predicted
         time, split into compute-, memory- and launch-bound seconds, the dominant bound and
         how many times the next one it is."""
-        rows = []
-        seen = set()
-        for name, type_, _first, _end in self.modules:
-            if (depth is not None and name.count(".") + 1 > depth) or name in seen:
-                continue
-            seen.add(name)
-            prefix = name + "."
-            mine = [
-                t for t in self.ops if t.work.module == name or t.work.module.startswith(prefix)
-            ]
-            rows.append({"module": name, "type": type_, **_bound_record(self.shares(mine))})
+        shown = shown_modules(((n, t) for n, t, _f, _e in self.modules), depth)
+        ops = subtrees([name for name, _ in shown], self.ops, lambda t: t.work.module)
+        rows = [
+            {"module": name, "type": type_, **_bound_record(self.shares(ops[name]))}
+            for name, type_ in shown
+        ]
         root = [t for t in self.ops if t.work.module == ROOT]
         if root:
             rows.append({"module": ROOT, "type": "functional", **_bound_record(self.shares(root))})
