@@ -145,6 +145,18 @@ class Profile:
 
         return memory(self.trace, dtype=dtype)
 
+    def analysis(self, name: str, **options: Any) -> Any:
+        """Any registered analyzer (``incprof.analysis.ANALYZERS``; a training step's for
+        ``STEP_ANALYZERS``) on this profile's trace, given ``options``: an analyzer added
+        in one module and one registration line is reachable here with no other edit."""
+        from incprof.analysis import STEP_ANALYZERS, analyzer
+
+        try:
+            run = analyzer(name)
+        except ValueError as exc:
+            raise InputError(str(exc)) from None
+        return run(self._retrace(self.batch, training=name in STEP_ANALYZERS), **options)
+
     def _retrace(self, batch: int, *, training: bool = False) -> Trace:
         if self._source.module is None and self._source.variant is None:
             raise InputError(

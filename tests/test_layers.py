@@ -131,6 +131,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "core",
         (
             "incprof.analysis.gc_pause",
+            "incprof.analysis.rollup",
             "incprof.analysis.inputs",
             "incprof.analysis.meta_kernels",
             "incprof.analysis.trace",

@@ -457,3 +457,39 @@ def test_real_runs_refuse_inputs_they_cannot_make_in_one_line(
     assert result.exit_code == 2, result.output
     (line,) = result.output.strip().splitlines()
     assert line.startswith("incprof: error: ") and message in line
+
+
+def parameter_bytes_by_module(trace, *, dtype_bytes: int = 4) -> dict[str, int]:
+    """A new analyzer, as the issue's example: each module's own parameter bytes."""
+    found: dict[str, int] = {}
+    for p in trace.parameters:
+        found[p.owner] = found.get(p.owner, 0) + p.numel * dtype_bytes
+    return found
+
+
+def test_a_new_analyzer_is_one_function_and_one_registration_line(monkeypatch) -> None:
+    from incprof import analysis
+
+    monkeypatch.setitem(
+        analysis.ANALYZERS, "param_bytes", "test_profile_api:parameter_bytes_by_module"
+    )
+    net = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Conv2d(4, 2, 1, bias=False))
+    got = incprof.profile(net, (3, 8, 8)).analysis("param_bytes", dtype_bytes=2)
+    # conv 0: 4·3·3·3 weights + 4 biases; conv 2: 2·4 weights; 2 bytes each.
+    assert got == {"0": 2 * (108 + 4), "2": 2 * 8}
+    with pytest.raises(InputError, match="unknown analyzer 'nope'"):
+        incprof.profile(net, (3, 8, 8)).analysis("nope")
+
+
+def test_a_step_analyzer_runs_on_the_training_step() -> None:
+    """Each training step is traced on the profile's one meta copy: the gradients the
+    first left there made the second accumulate into them (a 240-byte step peak, then
+    200), so a step's gradients now go with its trace."""
+    net = nn.Sequential(nn.Linear(8, 4), nn.ReLU(), nn.Linear(4, 2))
+    p = incprof.profile(net, (8,), batch=2)
+    assert p.training_step("sgd").summary() == p.training_step("sgd").summary()
+    step = p.analysis("step_memory", optimizer="adam")
+    assert step.summary() == p.training_step("adam").summary()
+    # Adam: two fp32 moments per parameter element and a step count per parameter tensor.
+    assert step.optimizer_state_bytes == 2 * 4 * (8 * 4 + 4 + 4 * 2 + 2) + 4 * 4
+    assert p.analysis("memory", dtype="bf16").summary() == p.memory_in("bf16").summary()

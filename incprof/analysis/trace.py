@@ -570,6 +570,9 @@ def trace_module(
     sources = [recorder.value(t, None, "input") for t in tensor_leaves([*args, *kwargs.values()])]
     if not sources:
         raise ValueError("the model needs at least one tensor input to trace")
+    # A step's gradients belong to its trace: the model keeps the ones it had, so the
+    # next step traced on it starts as this one did (accumulating would change it).
+    grads = [(p, p.grad) for p, _name, _owner in params.values()] if training else []
     try:
         with module_tracking(model, stack, on_call), recorder:
             if training:
@@ -594,6 +597,8 @@ def trace_module(
     )  # a snapshot: frees after the pass ended do not count
     outputs = tuple(recorder.latest.get(id(t)) for t in tensor_leaves(out))
     recorder.release()
+    for p, grad in grads:
+        p.grad = grad
     modules = tuple(
         ModuleCall(n, type(m).__name__, *kernel_of(m), first_op, end_op, output)
         for n, m, first_op, end_op, output in calls
