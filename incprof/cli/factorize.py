@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -77,19 +78,28 @@ def factorize_command(
     records = factorize_records(families, channels=channels, grid=grid)
     footer = ""
     if profile is not None:
-        from incprof.api import add_factorize_predictions
-
-        add_factorize_predictions(
-            records,
-            profile=profile,
-            dtype=predict_dtype,
-            mode=predict_mode,
-            batch=predict_batch,
-            channels=channels,
-            grid=grid,
-        )
-        footer = predicted_footer(records)
+        setting = (predict_dtype, predict_mode, predict_batch)
+        footer = _add_predictions(records, profile, setting, channels=channels, grid=grid)
     columns = None  # json and csv: every key, exact bytes
     if fmt in ("table", "markdown"):
         records, columns = in_units(records, factorize_columns(predicted=profile is not None))
     write_output(render(records, fmt, columns) + (footer if columns else ""), output)
+
+
+def _add_predictions(
+    records: list[dict[str, Any]],
+    profile: Any,
+    setting: tuple[str | None, str, int],
+    *,
+    channels: int | None,
+    grid: int | None,
+) -> str:
+    """--predict's columns, at the ``setting`` (dtype, mode, batch), added to every
+    alternative; the footer that names their profile."""
+    from incprof.api import add_factorize_predictions
+
+    dtype, mode, batch = setting
+    add_factorize_predictions(
+        records, profile=profile, dtype=dtype, mode=mode, batch=batch, channels=channels, grid=grid
+    )
+    return predicted_footer(records)
