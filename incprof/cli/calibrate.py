@@ -9,13 +9,14 @@ import click
 
 from incprof.cli.options import FileName, as_option_error
 from incprof.cli.output import check_writable, progress, render, warn, write_output
+from incprof.run_settings import PRECISIONS
 
 
 @click.command("calibrate")
 @click.option("--device", type=click.Choice(["cpu", "cuda"]), required=True)
 @click.option(
     "--dtype",
-    type=click.Choice(["fp32", "tf32", "bf16", "fp16"]),
+    type=click.Choice(PRECISIONS),
     default="fp32",
     show_default=True,
     help="What the micro-benchmarks run in (tf32 and fp16 on a GPU only).",

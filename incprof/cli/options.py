@@ -12,6 +12,7 @@ import click
 
 from incprof.cli.output import BadInput, progress
 from incprof.errors import InputError
+from incprof.run_settings import MODES, PRECISIONS
 
 FORMAT_OPTION = click.option(
     "--format",
@@ -99,14 +100,14 @@ def split_commas(text: str) -> list[str]:
 
 PREDICT_DTYPE_OPTION = click.option(
     "--predict-dtype",
-    type=click.Choice(["fp32", "tf32", "bf16", "fp16"]),
+    type=click.Choice(PRECISIONS),
     default=None,
     help="dtype of the predicted columns: fp32, tf32, bf16, fp16 [default: bf16 on a GPU "
     "profile, fp32 on cpu].",
 )
 PREDICT_MODE_OPTION = click.option(
     "--predict-mode",
-    type=click.Choice(["eager", "graph", "compile"]),
+    type=click.Choice(MODES),
     default="eager",
     show_default=True,
     help="Mode of the predicted columns (eager: plain PyTorch, as a user runs it).",
