@@ -3,7 +3,8 @@ latency model's factors to them, so that a network can be predicted there withou
 
 The micro-benchmarks (``BENCHMARKS``) are the pieces Inception networks are made of: the
 convolution shapes they use (1×1, 3×3, 5×5, 1×7/7×1, 1×3/3×1, strided stems and
-reductions, at the channel counts and grids of the networks), ReLU, a residual add, eval
+reductions, at the channel counts and grids of the networks), MobileNet's depthwise 3×3
+convolutions (the one class of operator priced apart), ReLU, a residual add, eval
 batch norm, max and average pooling, a branch concat, a copy, the classifier's matmul, and
 two launch probes (a chain of views, which dispatch and run no kernel, and a chain of
 ReLUs on 8 numbers, which run a kernel that does nearly nothing). Each is a tiny module
@@ -60,9 +61,14 @@ from incprof.results import device_slug
 # the copy bandwidth (max pooling was 43% of GoogLeNet's eager time at batch 8 on the
 # 2-thread Xeon this was written on), and one shared efficiency then misprices both pools
 # and everything else (rms log error over the micro-benchmarks 0.91 without, 0.60 with).
-# Other per-category efficiencies moved it little (0.55 with six more) and are left out.
+# Other per-category efficiencies moved it little (0.55 with six more) and are left out,
+# but for depthwise convolutions: no GEMM runs them, and on the 2-thread AMD EPYC the
+# calibration with one compute efficiency priced the mobile networks of
+# benchmarks/cpu_validate.py 57-84% too fast at batch 1 (timm's fits give them 4-6% of
+# peak on GPUs too); their own micro-benchmarks (MobileNet's shapes) fit their own.
 EFFICIENCY_KEYS = (
     "compute_efficiency.default",
+    "compute_efficiency.dwconv",
     "memory_efficiency.default",
     "memory_efficiency.pool",
 )
@@ -152,6 +158,16 @@ class Benchmark:
     input_shape: tuple[int, ...]
 
 
+def _depthwise(channels: int, grid: int, stride: int = 1) -> Benchmark:
+    """A 3×3 depthwise convolution as MobileNets have it, padded by one."""
+    label = f"depthwise 3×3{f'/{stride}' if stride > 1 else ''} {channels} @{grid}²"
+    return Benchmark(
+        label,
+        partial(nn.Conv2d, channels, channels, 3, stride, 1, groups=channels, bias=False),
+        (channels, grid, grid),
+    )
+
+
 def _conv(
     cin: int, cout: int, kernel: tuple[int, int], grid: int, stride: int = 1, where: str = ""
 ) -> Benchmark:
@@ -168,7 +184,9 @@ def _conv(
 
 
 # Shapes from the networks: Inception-v3's blocks at 35², 17², 8² and its stem, GoogLeNet's
-# stem and 28² block, Inception-ResNet-v2's 1×1 projections.
+# stem and 28² block, Inception-ResNet-v2's 1×1 projections; and MobileNet-v2's depthwise
+# convolutions at each of its grids (the one operator class Inception has none of that
+# costs differently: see EFFICIENCY_KEYS).
 BENCHMARKS = (
     _conv(3, 32, (3, 3), 299, stride=2, where="v3 stem"),
     _conv(32, 64, (3, 3), 147, where="v3 stem"),
@@ -187,6 +205,12 @@ BENCHMARKS = (
     _conv(1280, 320, (1, 1), 8),
     _conv(384, 384, (1, 3), 8),
     _conv(384, 384, (3, 1), 8),
+    _depthwise(32, 112),
+    _depthwise(96, 112, stride=2),
+    _depthwise(144, 56),
+    _depthwise(192, 28),
+    _depthwise(384, 14),
+    _depthwise(960, 7),
     Benchmark("linear 2048→1000", partial(nn.Linear, 2048, 1000), (2048,)),
     Benchmark("relu_ 192 @35²", partial(nn.ReLU, inplace=True), (192, 35, 35)),
     Benchmark("relu_ 768 @17²", partial(nn.ReLU, inplace=True), (768, 17, 17)),
