@@ -774,12 +774,12 @@ def claim_figures(
     *,
     progress: Progress | None = None,
 ) -> tuple[list[Any], list[str]]:
-    """Every convention's figure for ``variant`` (see :mod:`incprof.analysis.claims`): at
+    """Every convention's figure for ``variant`` (see :mod:`incprof.analysis.conventions`): at
     its default input, each of ``input_shapes``, and the papers' 224 and 299 (3-channel
     networks); aux heads in where the network has any. Returns the figures and a note per
     convention that could not be computed (a paper size the network cannot run, an aux
     head too small for it). A default or asked-for input that fails is an InputError."""
-    from incprof.analysis.claims import AUX_BATCH, PAPER_SIZES, cost_figures, param_figures
+    from incprof.analysis.conventions import AUX_BATCH, PAPER_SIZES, cost_figures, param_figures
     from incprof.analysis.trace import trace_variant
     from incprof.analysis.training import backward
 
@@ -843,9 +843,9 @@ def claim_check(
     progress: Progress | None = None,
 ) -> tuple[Any, list[str]]:
     """Check a published figure for ``name`` against every counting convention (see
-    :func:`incprof.analysis.claims.check_claim`); returns the check and the notes of
+    :func:`incprof.analysis.conventions.check_claim`); returns the check and the notes of
     :func:`claim_figures`. Bad input (unit, tolerance, name) fails before any tracing."""
-    from incprof.analysis.claims import (
+    from incprof.analysis.conventions import (
         DEFAULT_TOLERANCE_PCT,
         check_claim,
         check_tolerance,

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from click.testing import CliRunner
 from torch import nn
 
-from incprof.analysis.claims import (
+from incprof.analysis.conventions import (
     DOES_NOT_HOLD,
     HOLDS,
     HOLDS_IN_OTHER_UNIT,

@@ -83,7 +83,7 @@ def claim_command(
       incprof claim inception_v3 27161264 --unit params --tolerance 0
       incprof claim inception_v3 11.4e9 --unit macs --format json
     """
-    from incprof.analysis.claims import DOES_NOT_HOLD, check_tolerance, parse_value
+    from incprof.analysis.conventions import DOES_NOT_HOLD, check_tolerance, parse_value
     from incprof.api import claim_check
     from incprof.parse import parse_inputs
 
@@ -120,7 +120,7 @@ def _write_data(check: Any, notes: list[str], fmt: str, output: Path | None) -> 
 def _table(check: Any, notes: list[str], fmt: str) -> str:
     """The verdict, the conventions that hold (else the five nearest), and when none
     holds the nearest one by category; the notes under it."""
-    from incprof.analysis.claims import DOES_NOT_HOLD
+    from incprof.analysis.conventions import DOES_NOT_HOLD
     from incprof.columns import CLAIM_COLUMNS, CLAIM_REMAINDER_COLUMNS
 
     records = check.records()

@@ -1,5 +1,5 @@
 """The published cost claims of the Inception papers and model zoos, as data, each checked
-against every counting convention (see :mod:`incprof.analysis.claims`).
+against every counting convention (see :mod:`incprof.analysis.conventions`).
 
 Each claim keeps its figure as published, the unit it was published in, where it was
 published and the words around it. Its tolerance is the printed rounding (half a step of
@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from incprof.analysis.claims import (
+from incprof.analysis.conventions import (
     DOES_NOT_HOLD,
     HOLDS,
     ClaimCheck,
