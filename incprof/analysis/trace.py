@@ -532,66 +532,22 @@ def trace_module(
     """
     spec = as_inputs(input_shape)
     args, kwargs = make_inputs(spec, batch, device)
-    if device == "meta" and is_lazy(model):
-        model = materialized(model, args, kwargs)
-    elif device == "meta" and any(p.device.type != "meta" for p in model.parameters()):
-        model = meta_copy(model)
+    model = _traceable(model, args, kwargs, device)
     stack = [ROOT]
     recorder = _Recorder(stack)
     named = list(model.named_modules())  # one walk; a module two parents share, once
     params, buffers = _weights(named)
-    values = {
-        pid: recorder.value(p, None, "parameter", qualified)
-        for pid, (p, qualified, _owner) in params.items()
-    }
+    values = {pid: recorder.value(p, None, "parameter", q) for pid, (p, q, _o) in params.items()}
     for b, qualified in buffers.values():
         recorder.value(b, None, "buffer", qualified)
-    calls: list[list[Any]] = []  # [name, module, first_op, end_op, output] per call
-    open_calls: list[list[Any]] = []
-
-    def on_call(module_name: str, module: nn.Module, started: bool, value: Any) -> None:
-        if training:
-            recorder.backward_modules.on_call(module_name, started, value)
-        if started:
-            call = [module_name, module, len(recorder.ops), None, None]
-            calls.append(call)
-            open_calls.append(call)
-            return
-        call = open_calls.pop()
-        call[3] = len(recorder.ops)
-        first = first_tensor(value)
-        if first is not None:
-            call[4] = recorder.latest.get(id(first))
-
-    modes = [(module, module.training) for _, module in named]
-    switch = any(flag != training for _, flag in modes)
-    if switch:
-        model.train(training)
     sources = [recorder.value(t, None, "input") for t in tensor_leaves([*args, *kwargs.values()])]
     if not sources:
         raise ValueError("the model needs at least one tensor input to trace")
+    log = _CallLog(recorder, training)
     # A step's gradients belong to its trace: the model keeps the ones it had, so the
     # next step traced on it starts as this one did (accumulating would change it).
     grads = [(p, p.grad) for p, _name, _owner in params.values()] if training else []
-    try:
-        with module_tracking(model, stack, on_call), recorder:
-            if training:
-                out = _training_step(model, args, kwargs, recorder)
-            else:
-                with torch.no_grad():
-                    out = model(*args, **kwargs)
-    finally:
-        recorder.backward_modules.close()
-        if switch:  # each module back in its own mode, as it was
-            for module, flag in modes:
-                module.training = flag
-    used = recorder.used
-    parameters = tuple(
-        ParameterInfo(
-            qualified, owner, p.numel(), values[pid], values[pid].index in used, p.requires_grad
-        )
-        for pid, (p, qualified, owner) in params.items()
-    )
+    out = _forward(model, (args, kwargs), recorder, log, named, training=training)
     storages = tuple(
         StorageInfo(i, *facts) for i, facts in enumerate(recorder.storage_facts)
     )  # a snapshot: frees after the pass ended do not count
@@ -599,18 +555,14 @@ def trace_module(
     recorder.release()
     for p, grad in grads:
         p.grad = grad
-    modules = tuple(
-        ModuleCall(n, type(m).__name__, *kernel_of(m), first_op, end_op, output)
-        for n, m, first_op, end_op, output in calls
-    )
     return Trace(
         name=name,
         input_shape=_first_shape(spec, sources[0]),
         batch=batch,
         input=sources[0],
         ops=tuple(recorder.ops),
-        modules=modules,
-        parameters=parameters,
+        modules=log.modules(),
+        parameters=_parameter_infos(params, values, recorder.used),
         outputs=outputs,
         output_type=type(out).__name__,
         end_points=tuple(end_points) or tuple(n for n, _ in model.named_children()),
@@ -619,6 +571,92 @@ def trace_module(
         storages=storages,
         inputs=tuple(sources),
         input_text=str(spec),
+    )
+
+
+def _traceable(
+    model: nn.Module, args: tuple[Any, ...], kwargs: Mapping[str, Any], device: str
+) -> nn.Module:
+    """What is traced: on ``meta``, a lazy model materialised on a meta copy and a model
+    with real weights copied to meta (ties kept); a meta model, or any on the CPU, as is."""
+    if device != "meta":
+        return model
+    if is_lazy(model):
+        return materialized(model, args, kwargs)
+    if any(p.device.type != "meta" for p in model.parameters()):
+        return meta_copy(model)
+    return model
+
+
+class _CallLog:
+    """Each module call of the pass: the ops it spans and its first output (and, in a
+    training step, the hooks that tell whose backward runs)."""
+
+    def __init__(self, recorder: _Recorder, training: bool) -> None:
+        self.recorder = recorder
+        self.training = training
+        self.calls: list[list[Any]] = []  # [name, module, first_op, end_op, output]
+        self.open: list[list[Any]] = []
+
+    def on_call(self, module_name: str, module: nn.Module, started: bool, value: Any) -> None:
+        recorder = self.recorder
+        if self.training:
+            recorder.backward_modules.on_call(module_name, started, value)
+        if started:
+            call = [module_name, module, len(recorder.ops), None, None]
+            self.calls.append(call)
+            self.open.append(call)
+            return
+        call = self.open.pop()
+        call[3] = len(recorder.ops)
+        first = first_tensor(value)
+        if first is not None:
+            call[4] = recorder.latest.get(id(first))
+
+    def modules(self) -> tuple[ModuleCall, ...]:
+        return tuple(
+            ModuleCall(n, type(m).__name__, *kernel_of(m), first_op, end_op, output)
+            for n, m, first_op, end_op, output in self.calls
+        )
+
+
+def _forward(
+    model: nn.Module,
+    inputs: tuple[tuple[Any, ...], dict[str, Any]],
+    recorder: _Recorder,
+    log: _CallLog,
+    named: list[tuple[str, nn.Module]],
+    *,
+    training: bool,
+) -> Any:
+    """The eval forward, or the training step, under the recorder and the module log;
+    each module in the pass's mode, and back in its own after."""
+    args, kwargs = inputs
+    modes = [(module, module.training) for _, module in named]
+    switch = any(flag != training for _, flag in modes)
+    if switch:
+        model.train(training)
+    try:
+        with module_tracking(model, recorder.stack, log.on_call), recorder:
+            if training:
+                return _training_step(model, args, kwargs, recorder)
+            with torch.no_grad():
+                return model(*args, **kwargs)
+    finally:
+        recorder.backward_modules.close()
+        if switch:  # each module back in its own mode, as it was
+            for module, flag in modes:
+                module.training = flag
+
+
+def _parameter_infos(
+    params: dict[int, tuple[nn.Parameter, str, str]],
+    values: dict[int, TensorInfo],
+    used: set[int],
+) -> tuple[ParameterInfo, ...]:
+    return tuple(
+        ParameterInfo(q, owner, p.numel(), values[pid], values[pid].index in used, p.requires_grad)
+        for pid, (p, q, owner) in params.items()
     )
 
 
