@@ -108,9 +108,10 @@ def _trace_features(model: str, size: int, batch: int) -> dict[str, np.ndarray]:
     category, FLOPs, fp16 bytes and GEMM shape."""
     from zoo_imports import timm
 
+    from incprof.analysis.meta_build import _MetaBuild
     from incprof.analysis.predict import work
     from incprof.analysis.profiles import CATEGORIES
-    from incprof.analysis.trace import _MetaBuild, trace_module
+    from incprof.analysis.trace import trace_module
 
     lib = timm()
     try:

@@ -24,7 +24,7 @@ class _Shapes(TorchDispatchMode):
 
     @classmethod
     def _should_skip_dynamo(cls) -> bool:
-        return False  # see trace._Recorder: nothing here is compiled
+        return False  # see recorder._Recorder: nothing here is compiled
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         return run_op(func, args, kwargs or {})
