@@ -4,16 +4,13 @@ published figure against them; apart because it traces at several inputs."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from incprof.api.records import Progress, _on_input, analysis
 from incprof.errors import InputError
 from incprof.parse import Inputs, shape_text
 from incprof.registry import InputShape, Variant
 from incprof.sources import resolve
-
-if TYPE_CHECKING:
-    pass
 
 
 def claim_figures(
@@ -27,7 +24,7 @@ def claim_figures(
     networks); aux heads in where the network has any. Returns the figures and a note per
     convention that could not be computed (a paper size the network cannot run, an aux
     head too small for it). A default or asked-for input that fails is an InputError."""
-    from incprof.analysis.conventions import AUX_BATCH, PAPER_SIZES, cost_figures, param_figures
+    from incprof.analysis.conventions import PAPER_SIZES, cost_figures, param_figures
     from incprof.analysis.trace import trace_variant
     from incprof.analysis.training import backward
 
@@ -52,32 +49,45 @@ def claim_figures(
             continue
         if has_aux is None:
             has_aux = any(not p.used for p in trace.parameters)
-        aux = None
-        if has_aux:
-            try:
-                aux = _on_input(
-                    variant,
-                    shape,
-                    lambda s=shape: trace_variant(
-                        variant, input_shape=s, batch=AUX_BATCH, training=True
-                    ),
-                )
-            except InputError as exc:
-                notes.append(f"aux heads not at {shape_text(shape)}: {exc}")
+        aux = _aux_trace(variant, shape, notes) if has_aux else None
         step = backward(trace)
-        by_category: dict[str, float] = {}
-        for record in analysis("cost", variant, shape).records:
-            if record.macs:
-                by_category[record.category] = by_category.get(record.category, 0) + record.macs
-        for _index, _module, operator, macs in step.per_op:
-            category = "conv" if "conv" in operator else "linear"
-            by_category[category] = by_category.get(category, 0) + macs
-        figures += cost_figures(trace, step.train_macs, by_category, aux)
+        figures += cost_figures(
+            trace, step.train_macs, _macs_by_category(variant, shape, step), aux
+        )
         if default_traces is None:
             default_traces = (trace, aux)
     if default_traces is not None:
         figures += param_figures(*default_traces)
     return figures, notes
+
+
+def _aux_trace(variant: Variant, shape: InputShape, notes: list[str]) -> Any:
+    """The training-mode trace that runs the aux heads, or None (and a note) where they
+    cannot run at ``shape``."""
+    from incprof.analysis.conventions import AUX_BATCH
+    from incprof.analysis.trace import trace_variant
+
+    try:
+        return _on_input(
+            variant,
+            shape,
+            lambda: trace_variant(variant, input_shape=shape, batch=AUX_BATCH, training=True),
+        )
+    except InputError as exc:
+        notes.append(f"aux heads not at {shape_text(shape)}: {exc}")
+        return None
+
+
+def _macs_by_category(variant: Variant, shape: InputShape, step: Any) -> dict[str, float]:
+    """Forward MACs per operator category, plus the backward pass's conv and linear MACs."""
+    by_category: dict[str, float] = {}
+    for record in analysis("cost", variant, shape).records:
+        if record.macs:
+            by_category[record.category] = by_category.get(record.category, 0) + record.macs
+    for _index, _module, operator, macs in step.per_op:
+        category = "conv" if "conv" in operator else "linear"
+        by_category[category] = by_category.get(category, 0) + macs
+    return by_category
 
 
 def claim_check(

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from incprof.analysis.analytic import CostAnalysis
 from incprof.analysis.counters import run_counter
@@ -14,10 +14,6 @@ from incprof.errors import InputError, error_line, needs_real_data
 from incprof.parse import Inputs, shape_text
 from incprof.registry import InputShape, RegistryError, Variant, list_variants
 from incprof.sources import resolve
-
-if TYPE_CHECKING:
-    pass
-
 
 # The networks `incprof compare` shows when it is given none.
 MAIN_FAMILY = (
