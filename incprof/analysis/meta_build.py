@@ -48,6 +48,20 @@ _FILLS = frozenset(
     }
 )
 
+# Constructors whose only difference from ``empty`` is the value (a batch norm's
+# running statistics): on ``meta`` there is none.
+_FILLED = frozenset({torch.zeros, torch.ones})
+
+# What the build does with each function it treats apart; every other call (the
+# thousands of tensor methods and grad-mode switches a constructor makes) is one dict
+# miss and runs as it is.
+_SKIP, _ON_META, _AS_EMPTY = range(3)
+_ACTIONS: dict[Any, int] = {
+    **{func: _ON_META for func in _device_constructors()},
+    **{func: _AS_EMPTY for func in _FILLED},
+    **{func: _SKIP for func in _INIT_FUNCTIONS | _FILLS},
+}
+
 
 class _MetaBuild(TorchFunctionMode):
     """``torch.device("meta")`` for a model's constructor, minus the weight init: tensors
@@ -55,24 +69,19 @@ class _MetaBuild(TorchFunctionMode):
     not computed (a fifth of the time a network's analysis took)."""
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
+        action = _ACTIONS.get(func)
+        if action is None:
+            return func(*args, **(kwargs or {}))
         kwargs = kwargs or {}
-        if func in _INIT_FUNCTIONS or func in _FILLS:
+        if action == _SKIP:
             tensor = args[0] if args else kwargs.get("tensor", kwargs.get("self"))
             if isinstance(tensor, torch.Tensor) and tensor.device.type == "meta":
                 return tensor
-        elif kwargs.get("device") is None and func in _CONSTRUCTORS:
+        elif kwargs.get("device") is None:
             kwargs["device"] = "meta"
-            if func in _FILLED and "out" not in kwargs:
+            if action == _AS_EMPTY and "out" not in kwargs:
                 func = torch.empty  # the same tensor, without torch's Python meta kernel
         return func(*args, **kwargs)
-
-
-_CONSTRUCTORS = _device_constructors()
-
-
-# Constructors whose only difference from ``empty`` is the value (a batch norm's
-# running statistics): on ``meta`` there is none.
-_FILLED = frozenset({torch.zeros, torch.ones})
 
 
 def meta_model(variant: Variant, overrides: Mapping[str, Any] | None = None) -> nn.Module:
