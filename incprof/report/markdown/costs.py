@@ -78,6 +78,52 @@ TOP_COLUMNS = ("module", "type", "output_shape", "params", "macs", "macs_pct")
 RF_COLUMNS = ("endpoint", "size", "stride", "padding", "aligned", "output_shape")
 
 
+RF_TEXT = (
+    "`size` is the receptive field in input pixels, `stride` the effective stride and "
+    "`padding` the effective padding: output index i sees input pixels from "
+    "i·stride − padding onwards. `aligned` is no where branches with different "
+    "strides or centres meet on the way to that end point (each such merge is named "
+    "below); the size there is the largest branch's."
+)
+
+
+def _network_facts(summary: Record, entry: Record) -> str:
+    """The network page's opening list: family, input, parameters, MACs, the final
+    receptive field and the published accuracy."""
+    accuracy = (
+        f"top-1 {entry['top1']}%, top-5 {entry['top5']}% ({entry['accuracy_source']})"
+        if entry.get("top1") is not None
+        else "none published for this exact network"
+    )
+    return "\n".join(
+        [
+            f"- family: `{entry['family']}`; default input {summary['input_shape']}",
+            f"- params {summary['params']:,} (with aux heads {summary['params_with_aux']:,})",
+            f"- MACs {summary['macs']:,} (FLOPs = 2 × MACs = {summary['flops']:,}); "
+            f"other ops {summary['other_ops']:,}",
+            _final_field(summary),
+            f"- published accuracy: {accuracy}",
+        ]
+    )
+
+
+def _rf_sections(
+    name: str, rf_rows: Sequence[Record], rf_notes: Sequence[str], rf_plot: str
+) -> list[str]:
+    """The receptive field per end point: its table (a ``note`` column where a row has
+    one), the merges that are not aligned, and the growth plot."""
+    rf_columns = list(RF_COLUMNS)
+    if any(r.get("note") for r in rf_rows):
+        rf_columns.insert(rf_columns.index("aligned") + 1, "note")
+    return [
+        "## Receptive field per end point",
+        RF_TEXT,
+        _table(rf_rows, rf_columns),
+        "\n".join(f"- {note}" for note in rf_notes),
+        _image(f"{name}: receptive field growth", rf_plot),
+    ]
+
+
 def network_page(
     *,
     summary: Record,
@@ -93,39 +139,14 @@ def network_page(
     """One network: what it reproduces, where its MACs go, how its receptive field grows,
     and its blocks drawn (``diagrams``: groups of blocks whose drawings are identical)."""
     name = summary["variant"]
-    accuracy = (
-        f"top-1 {entry['top1']}%, top-5 {entry['top5']}% ({entry['accuracy_source']})"
-        if entry.get("top1") is not None
-        else "none published for this exact network"
-    )
-    facts = "\n".join(
-        [
-            f"- family: `{entry['family']}`; default input {summary['input_shape']}",
-            f"- params {summary['params']:,} (with aux heads {summary['params_with_aux']:,})",
-            f"- MACs {summary['macs']:,} (FLOPs = 2 × MACs = {summary['flops']:,}); "
-            f"other ops {summary['other_ops']:,}",
-            _final_field(summary),
-            f"- published accuracy: {accuracy}",
-        ]
-    )
     top = (
         f"The {len(top_modules)} top-level modules with the most MACs hold "
         f"{top_share_pct:.1f}% of them (`macs_pct` is the module's share of the network's "
         "MACs)."
     )
-    rf_text = (
-        "`size` is the receptive field in input pixels, `stride` the effective stride and "
-        "`padding` the effective padding: output index i sees input pixels from "
-        "i·stride − padding onwards. `aligned` is no where branches with different "
-        "strides or centres meet on the way to that end point (each such merge is named "
-        "below); the size there is the largest branch's."
-    )
-    rf_columns = list(RF_COLUMNS)
-    if any(r.get("note") for r in rf_rows):
-        rf_columns.insert(rf_columns.index("aligned") + 1, "note")
     return _page(
         name,
-        facts,
+        _network_facts(summary, entry),
         "## What it reproduces",
         entry["reproduces"],
         "## How it differs",
@@ -135,11 +156,7 @@ def network_page(
         _table(top_modules, TOP_COLUMNS),
         "## Per-module breakdown (depth 1)",
         _table(modules, MODULE_COLUMNS),
-        "## Receptive field per end point",
-        rf_text,
-        _table(rf_rows, rf_columns),
-        "\n".join(f"- {note}" for note in rf_notes),
-        _image(f"{name}: receptive field growth", rf_plot),
+        *_rf_sections(name, rf_rows, rf_notes, rf_plot),
         *_block_diagrams(diagrams, network_macs=summary["macs"]),
     )
 

@@ -200,6 +200,76 @@ def _scalar_text(env: Record) -> str:
     return ("Environment: " + "; ".join(parts) + ".") if parts else ""
 
 
+def _validation_sections(result: Record) -> list[str]:
+    """One validation file's sections: its goals, error by batch and mode, ranking, fits,
+    scatter plot and (the first :data:`SHOWN_ROWS` of) its predictions."""
+    sections = [f"### `{result['file']}`", _scalar_text(result["environment"])]
+    if result.get("method"):
+        sections.append(f"Method: {result['method']}")
+    if result.get("goals"):
+        sections += ["#### Goals", _table(result["goals"], GOAL_COLUMNS)]
+    if result.get("summary"):
+        sections += [
+            "#### Absolute error by batch and mode",
+            "`median_abs_error_pct` and `worst_abs_error_pct` over the `n` rows of each "
+            "group: |predicted / measured − 1|, in percent.",
+            _table(result["summary"], ERROR_COLUMNS),
+        ]
+    if result.get("ranking"):
+        sections += [
+            "#### Ranking of the networks",
+            "Fastest first; `match` says whether the predicted order is the measured one.",
+            _table(result["ranking"], RANKING_COLUMNS),
+        ]
+    if result.get("fits"):
+        sections += [
+            "#### Fits",
+            "The factors each fit chose; `shipped` marks the one the built-in profile holds.",
+            _table(result["fits"], FIT_COLUMNS),
+        ]
+    return [
+        *sections,
+        _image("predicted against measured latency", result["scatter"]),
+        "#### Every prediction"
+        if len(result["rows"]) <= SHOWN_ROWS
+        else f"#### The first {SHOWN_ROWS} of {len(result['rows'])} predictions "
+        f"(every one in `{result['file']}`)",
+        _table(result["rows"][:SHOWN_ROWS], VALIDATION_ROW_COLUMNS),
+    ]
+
+
+def _roofline_sections(
+    rooflines: Sequence[Record],
+    roofline_plots: Sequence[tuple[str, str]],
+    *,
+    roofline: Record,
+    profile_source: str,
+    profile_figures: Sequence[Record],
+) -> list[str]:
+    """The roofline part: the configuration, the profile's figures, each network's
+    summary, then each network's plot."""
+    config = (
+        f"{roofline['profile']}, {roofline['dtype']}, batch {roofline['batch']}, "
+        f"{roofline['mode']} mode"
+    )
+    sections = [
+        f"## Each network on the roofline ({config})",
+        "Each convolution and matmul is a point at its arithmetic intensity (FLOPs / bytes "
+        "moved) against the FLOP/s its predicted kernel time gives (FLOPs / time, the gap "
+        "excluded). The solid roof is the model's, min(η_c · peak, intensity · η_m · "
+        "bandwidth); the dashed one the datasheet's. A point on the flat part is "
+        "compute-bound, on the slope memory-bound. Ops without FLOPs (batch norm, "
+        "activations, pooling, concat) sit on the bandwidth roof by construction and are "
+        "not drawn; `flopless_kernel_ms` is their kernel time.",
+        f"Profile: {profile_source}.",
+        _table(profile_figures, PROFILE_COLUMNS),
+        _table(rooflines, ROOFLINE_COLUMNS),
+    ]
+    for name, plot in roofline_plots:
+        sections += [f"### {name}", _image(f"{name}: ops on the roofline", plot)]
+    return sections
+
+
 def predict_page(
     validations: Sequence[Record],
     rooflines: Sequence[Record],
@@ -220,55 +290,12 @@ def predict_page(
     if not validations:
         sections.append(NO_VALIDATION.format(folder=folder))
     for result in validations:
-        sections += [f"### `{result['file']}`", _scalar_text(result["environment"])]
-        if result.get("method"):
-            sections.append(f"Method: {result['method']}")
-        if result.get("goals"):
-            sections += ["#### Goals", _table(result["goals"], GOAL_COLUMNS)]
-        if result.get("summary"):
-            sections += [
-                "#### Absolute error by batch and mode",
-                "`median_abs_error_pct` and `worst_abs_error_pct` over the `n` rows of each "
-                "group: |predicted / measured − 1|, in percent.",
-                _table(result["summary"], ERROR_COLUMNS),
-            ]
-        if result.get("ranking"):
-            sections += [
-                "#### Ranking of the networks",
-                "Fastest first; `match` says whether the predicted order is the measured one.",
-                _table(result["ranking"], RANKING_COLUMNS),
-            ]
-        if result.get("fits"):
-            sections += [
-                "#### Fits",
-                "The factors each fit chose; `shipped` marks the one the built-in profile holds.",
-                _table(result["fits"], FIT_COLUMNS),
-            ]
-        sections += [
-            _image("predicted against measured latency", result["scatter"]),
-            "#### Every prediction"
-            if len(result["rows"]) <= SHOWN_ROWS
-            else f"#### The first {SHOWN_ROWS} of {len(result['rows'])} predictions "
-            f"(every one in `{result['file']}`)",
-            _table(result["rows"][:SHOWN_ROWS], VALIDATION_ROW_COLUMNS),
-        ]
-    config = (
-        f"{roofline['profile']}, {roofline['dtype']}, batch {roofline['batch']}, "
-        f"{roofline['mode']} mode"
+        sections += _validation_sections(result)
+    sections += _roofline_sections(
+        rooflines,
+        roofline_plots,
+        roofline=roofline,
+        profile_source=profile_source,
+        profile_figures=profile_figures,
     )
-    sections += [
-        f"## Each network on the roofline ({config})",
-        "Each convolution and matmul is a point at its arithmetic intensity (FLOPs / bytes "
-        "moved) against the FLOP/s its predicted kernel time gives (FLOPs / time, the gap "
-        "excluded). The solid roof is the model's, min(η_c · peak, intensity · η_m · "
-        "bandwidth); the dashed one the datasheet's. A point on the flat part is "
-        "compute-bound, on the slope memory-bound. Ops without FLOPs (batch norm, "
-        "activations, pooling, concat) sit on the bandwidth roof by construction and are "
-        "not drawn; `flopless_kernel_ms` is their kernel time.",
-        f"Profile: {profile_source}.",
-        _table(profile_figures, PROFILE_COLUMNS),
-        _table(rooflines, ROOFLINE_COLUMNS),
-    ]
-    for name, plot in roofline_plots:
-        sections += [f"### {name}", _image(f"{name}: ops on the roofline", plot)]
     return _page("Predicted vs measured", *sections)
