@@ -155,19 +155,9 @@ def _read_validation(path: Path) -> dict[str, Any]:
     }
 
 
-def roofline_of(name: str) -> dict[str, Any]:
-    """One network's predicted ops on the roofline configuration: each op with FLOPs as a
-    point, each category's roof, and the prediction's summary."""
-    from incprof.analysis.profiles import builtin
-
-    profile = builtin(ROOFLINE["profile"])
-    predicted = api.predict_variant(
-        resolve(name),
-        profile,
-        batch=ROOFLINE["batch"],
-        dtype=ROOFLINE["dtype"],
-        mode=ROOFLINE["mode"],
-    )
+def _roofline_points(predicted: Any) -> tuple[list[dict[str, Any]], float]:
+    """Each kernel with FLOPs and bytes as a point (category, intensity, FLOP/s), and the
+    kernel time of those without (they sit on the bandwidth roof by construction)."""
     points = []
     flopless_s = 0.0
     for t in predicted.ops:
@@ -184,34 +174,57 @@ def roofline_of(name: str) -> dict[str, Any]:
             )
         else:
             flopless_s += kernel_s
-    peak = profile.peak(ROOFLINE["dtype"]).value * 1e12
-    bandwidth = profile.bandwidth_gbs.value * 1e9
+    return points, flopless_s
+
+
+def _roofs(
+    profile: Any, points: Sequence[dict[str, Any]], *, peak: float, bandwidth: float
+) -> list[dict[str, Any]]:
+    """One model roof per distinct pair of efficiencies, naming the categories it holds."""
     roofs: dict[tuple[float, float], list[str]] = {}
     dtype = ROOFLINE["dtype"]
     for category in sorted({p["category"] for p in points}):
         key = (profile.compute_eff(category, dtype), profile.memory_eff(category, dtype))
         roofs.setdefault(key, []).append(category)
-    summary = predicted.summary()
+    return [
+        {
+            "category": categories[0],
+            "label": f"model roof ({', '.join(categories)}): η_c = {eta_c:.3g}, "
+            f"η_m = {eta_m:.3g} (a GEMM's tile and wave quantization puts it below)",
+            "peak": eta_c * peak,
+            "bandwidth": eta_m * bandwidth,
+        }
+        for (eta_c, eta_m), categories in roofs.items()
+    ]
+
+
+def roofline_of(name: str) -> dict[str, Any]:
+    """One network's predicted ops on the roofline configuration: each op with FLOPs as a
+    point, each category's roof, and the prediction's summary."""
+    from incprof.analysis.profiles import builtin
+
+    profile = builtin(ROOFLINE["profile"])
+    predicted = api.predict_variant(
+        resolve(name),
+        profile,
+        batch=ROOFLINE["batch"],
+        dtype=ROOFLINE["dtype"],
+        mode=ROOFLINE["mode"],
+    )
+    points, flopless_s = _roofline_points(predicted)
+    peak = profile.peak(ROOFLINE["dtype"]).value * 1e12
+    bandwidth = profile.bandwidth_gbs.value * 1e9
     return {
         "variant": name,
         "points": points,
-        "roofs": [
-            {
-                "category": categories[0],
-                "label": f"model roof ({', '.join(categories)}): η_c = {eta_c:.3g}, "
-                f"η_m = {eta_m:.3g} (a GEMM's tile and wave quantization puts it below)",
-                "peak": eta_c * peak,
-                "bandwidth": eta_m * bandwidth,
-            }
-            for (eta_c, eta_m), categories in roofs.items()
-        ],
+        "roofs": _roofs(profile, points, peak=peak, bandwidth=bandwidth),
         "datasheet": {
             "label": f"datasheet: {peak / 1e12:g} TFLOP/s, {bandwidth / 1e9:g} GB/s",
             "peak": peak,
             "bandwidth": bandwidth,
         },
         "summary": {
-            **summary,
+            **predicted.summary(),
             "ops_with_flops": len(points),
             "flopless_kernel_ms": 1e3 * flopless_s,
         },

@@ -93,6 +93,72 @@ def blocks_page() -> str:
     return markdown.blocks_page(sections)
 
 
+def _memory_plot(out: Writer, name: str, memory: Any) -> tuple[str, str]:
+    """Draw one network's live memory over the forward; its path and where the peak is."""
+    plot = f"plots/memory_{name}.png"
+    top_level = [(first, n) for n, _t, first, _e in memory.modules if n and "." not in n]
+    peak_at = f"{memory.peak_module} ({memory.peak_operator})"
+    out.plot(
+        plot,
+        plots.memory_plot,
+        list(memory.timeline.live),
+        title=f"{memory.variant}: live activations during the eval forward "
+        f"({'x'.join(map(str, memory.input_shape))}, batch {memory.batch}, fp32)",
+        peak_op=memory.timeline.peak_op,
+        peak_label=peak_at,
+        modules=top_level,
+    )
+    return plot, peak_at
+
+
+def _steps(variant: Any) -> tuple[dict[str, Any], str]:
+    """A training step's memory per optimizer, or none and why it cannot be priced."""
+    try:
+        steps = {
+            optimizer: api.analysis("step_memory", variant, batch=STEP_BATCH, optimizer=optimizer)
+            for optimizer in STEP_OPTIMIZERS
+        }
+    except InputError as exc:  # a row that says why, not a failed build
+        return {}, str(exc)
+    return steps, ""
+
+
+def _memory_summary(name: str, variant: Any, memory: Any) -> dict[str, Any]:
+    """One network's row of the summary table, without the training step's columns."""
+    return {
+        "variant": name,
+        "input_shape": "x".join(map(str, memory.input_shape)),
+        "activation_peak_bytes_fp32": memory.activation_peak_bytes,
+        "peak_module": memory.peak_module,
+        "peak_operator": memory.peak_operator,
+        "bytes_moved_fp32": memory.bytes_moved,
+        "arithmetic_intensity_fp32": memory.arithmetic_intensity,
+        "train_macs": api.analysis("backward", variant).train_macs,
+    }
+
+
+def _memory_section(
+    name: str, memory: Any, *, plot: str, peak_at: str, steps: dict[str, Any], step_note: str
+) -> dict[str, Any]:
+    """One network's section of the page, as :func:`incprof.report.markdown.memory_page`
+    reads it."""
+    return {
+        "variant": name,
+        "plot": plot,
+        "peak_op": memory.timeline.peak_op,
+        "ops": len(memory.timeline.live),
+        "peak_bytes": memory.activation_peak_bytes,
+        "peak_at": peak_at,
+        "input_bytes": memory.input_bytes,
+        "parameter_bytes": memory.parameter_bytes,
+        "buffer_bytes": memory.buffer_bytes,
+        "at_peak": [t.record() for t in memory.timeline.at_peak[:TOP_LIVE]],
+        "alive_at_peak": len(memory.timeline.at_peak),
+        "step": steps[STEP_OPTIMIZERS[0]].by_kind() if steps else [],
+        "step_note": step_note,
+    }
+
+
 def memory_page(out: Writer, networks: Sequence[str]) -> str:
     """Per network: the forward's live memory as a plot, what is alive at its peak, and a
     training step's memory by kind; one summary row each."""
@@ -101,59 +167,17 @@ def memory_page(out: Writer, networks: Sequence[str]) -> str:
     for name in networks:
         variant = resolve(name)
         memory = api.analysis("memory", variant)
-        plot = f"plots/memory_{name}.png"
-        top_level = [(first, n) for n, _t, first, _e in memory.modules if n and "." not in n]
-        peak_at = f"{memory.peak_module} ({memory.peak_operator})"
-        out.plot(
-            plot,
-            plots.memory_plot,
-            list(memory.timeline.live),
-            title=f"{memory.variant}: live activations during the eval forward "
-            f"({'x'.join(map(str, memory.input_shape))}, batch {memory.batch}, fp32)",
-            peak_op=memory.timeline.peak_op,
-            peak_label=peak_at,
-            modules=top_level,
-        )
-        summary = {
-            "variant": name,
-            "input_shape": "x".join(map(str, memory.input_shape)),
-            "activation_peak_bytes_fp32": memory.activation_peak_bytes,
-            "peak_module": memory.peak_module,
-            "peak_operator": memory.peak_operator,
-            "bytes_moved_fp32": memory.bytes_moved,
-            "arithmetic_intensity_fp32": memory.arithmetic_intensity,
-            "train_macs": api.analysis("backward", variant).train_macs,
-        }
-        try:
-            steps = {
-                optimizer: api.analysis(
-                    "step_memory", variant, batch=STEP_BATCH, optimizer=optimizer
-                )
-                for optimizer in STEP_OPTIMIZERS
-            }
-            step_note = ""
-        except InputError as exc:  # a row that says why, not a failed build
-            steps, step_note = {}, str(exc)
+        plot, peak_at = _memory_plot(out, name, memory)
+        summary = _memory_summary(name, variant, memory)
+        steps, step_note = _steps(variant)
         for optimizer, step in steps.items():
             summary[f"step_total_peak_bytes_{optimizer}"] = step.total_peak_bytes
         summary["step_note"] = step_note
         summaries.append(summary)
         sections.append(
-            {
-                "variant": name,
-                "plot": plot,
-                "peak_op": memory.timeline.peak_op,
-                "ops": len(memory.timeline.live),
-                "peak_bytes": memory.activation_peak_bytes,
-                "peak_at": peak_at,
-                "input_bytes": memory.input_bytes,
-                "parameter_bytes": memory.parameter_bytes,
-                "buffer_bytes": memory.buffer_bytes,
-                "at_peak": [t.record() for t in memory.timeline.at_peak[:TOP_LIVE]],
-                "alive_at_peak": len(memory.timeline.at_peak),
-                "step": steps[STEP_OPTIMIZERS[0]].by_kind() if steps else [],
-                "step_note": step_note,
-            }
+            _memory_section(
+                name, memory, plot=plot, peak_at=peak_at, steps=steps, step_note=step_note
+            )
         )
     return markdown.memory_page(
         summaries, sections, step_batch=STEP_BATCH, step_optimizer=STEP_OPTIMIZERS[0]

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from incprof.jsonfile import read_json
-from incprof.report.markdown import _page, _table
+from incprof.report.markdown.common import _page, _table
 
 NO_ZOO = (
     "No zoo results (`zoo_*.json`) are saved in `{folder}`. Run "
