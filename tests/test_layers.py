@@ -139,6 +139,10 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "incprof.analysis.recorder",
             "incprof.analysis.meta_build",
             "incprof.analysis.formulas",
+            "incprof.analysis.formula_table",  # the table and decorator the families fill
+            "incprof.analysis.formulas_matmul",
+            "incprof.analysis.formulas_pointwise",
+            "incprof.analysis.formulas_window",
         ),
     ),
     ("sources", ("incprof.onnx", "incprof.sources")),
