@@ -39,7 +39,11 @@ def _imports(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("path", sorted((PACKAGE / "analysis").glob("*.py")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "path",
+    sorted((PACKAGE / "analysis").rglob("*.py")),
+    ids=lambda p: str(p.relative_to(PACKAGE / "analysis")),
+)
 def test_analyzers_import_nothing_above_them(path):
     above = {
         name
