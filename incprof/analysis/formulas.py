@@ -64,367 +64,43 @@ Only operators that reach the dispatcher are registered: composite overloads suc
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 
+# Importing each family registers its formulas, in this order (the table's order).
+from incprof.analysis.formula_table import FORMULAS, Cost, Formula, _out_numel, formula
+from incprof.analysis.formulas_matmul import conv_macs, matmul_macs
+from incprof.analysis.formulas_pointwise import input_statistics_norm_ops
+from incprof.analysis.formulas_window import (
+    adaptive_bins,
+    antialiased_taps,
+    interpolation_ops,
+    separable_ops,
+)
+
+__all__ = [
+    "ACCUMULATING_PUTS",
+    "CHECKS",
+    "DATA_MOVEMENT",
+    "FORMULAS",
+    "GATHER_SCATTER",
+    "SCANS",
+    "Cost",
+    "Formula",
+    "adaptive_bins",
+    "antialiased_taps",
+    "conv_macs",
+    "cost_of",
+    "formula",
+    "input_statistics_norm_ops",
+    "interpolation_ops",
+    "matmul_macs",
+    "separable_ops",
+]
+
 aten = torch.ops.aten
-
-
-class Cost(NamedTuple):
-    macs: int = 0
-    other_ops: int = 0
-    category: str = "other"
-
-
-Formula = Callable[[Sequence[Any], dict[str, Any], Any], Cost]
-
-FORMULAS: dict[Any, Formula] = {}
-
-
-def formula(*ops: Any) -> Callable[[Formula], Formula]:
-    """Register ``fn`` as the formula of each operator in ``ops``; twice raises.
-
-    An operator is an overload (``torch.ops.mylib.op.default``), a packet
-    (``torch.ops.mylib.op``: all its overloads) or what ``torch.library.custom_op``
-    returned. ``fn(args, kwargs, out)`` reads shapes (``x.shape``, ``x.numel()``) and
-    returns a :class:`Cost`; this is how a user prices a custom operator.
-    """
-    overloads = [o for op in ops for o in _overloads(op)]
-
-    def register(fn: Formula) -> Formula:
-        for op in overloads:
-            if op in FORMULAS:
-                raise ValueError(f"a formula for {op} is already registered")
-        for op in overloads:
-            FORMULAS[op] = fn
-        return fn
-
-    return register
-
-
-def _overloads(op: Any) -> list[Any]:
-    """The ATen overloads ``op`` names (see :func:`formula`)."""
-    op = getattr(op, "_opoverload", op)  # a torch.library.custom_op
-    if isinstance(op, torch._ops.OpOverloadPacket):
-        return [getattr(op, name) for name in op.overloads()]
-    if isinstance(op, torch._ops.OpOverload):
-        return [op]
-    raise TypeError(f"not an operator overload: {op!r}")
-
-
-def _numel(shape: Sequence[int]) -> int:
-    return math.prod(shape)
-
-
-def _out_numel(out: Any) -> int:
-    if isinstance(out, tuple | list):
-        out = out[0]
-    return out.numel()
-
-
-def conv_macs(
-    input_shape: Sequence[int],
-    weight_shape: Sequence[int],
-    output_shape: Sequence[int],
-    *,
-    transposed: bool = False,
-) -> int:
-    """MACs of an N-d convolution; groups are implied by the weight's channel dimension.
-
-    Forward: every output element sums C_in/groups · prod(kernel) products, and the
-    weight's second dimension is exactly C_in/groups. Transposed: every *input* element
-    scatters into C_out/groups · prod(kernel) outputs, the weight being (C_in, C_out/g, k…).
-    """
-    per_position = _numel(weight_shape[1:])
-    if transposed:
-        return _numel(input_shape) * per_position
-    return _numel(output_shape) * per_position
-
-
-@formula(aten.convolution.default, aten._convolution.default)
-def _convolution(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    x, w, bias = args[0], args[1], args[2]
-    transposed = bool(args[6])
-    macs = conv_macs(x.shape, w.shape, out.shape, transposed=transposed)
-    return Cost(macs, out.numel() if bias is not None else 0, "conv")
-
-
-def matmul_macs(a_shape: Sequence[int], b_shape: Sequence[int]) -> int:
-    """MACs of (…, m, k) @ (…, k, n): m · k · n per batch element."""
-    batch = _numel(a_shape[:-2]) if len(a_shape) > 2 else 1
-    return batch * a_shape[-2] * a_shape[-1] * b_shape[-1]
-
-
-@formula(aten.mm.default, aten.bmm.default)
-def _mm(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    return Cost(matmul_macs(args[0].shape, args[1].shape), 0, "linear")
-
-
-@formula(aten.addmm.default)
-def _addmm(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    return Cost(matmul_macs(args[1].shape, args[2].shape), out.numel(), "linear")
-
-
-def input_statistics_norm_ops(numel: int, weight: Any, bias: Any) -> int:
-    """Ops of a norm whose mean and variance are computed from the input it normalises.
-
-    Per element: the mean 1 (accumulate), the variance 2 (square and accumulate, as
-    E[x²] − mean²), normalising 2 (subtract the mean, scale by 1/std), and 1 for each of the
-    affine scale γ and shift β present. Eval batch norm folds normalise and affine into one
-    constant scale and shift (2); here the statistics change with every input, so each step
-    is an operation of its own.
-    """
-    return numel * (5 + (weight is not None) + (bias is not None))
-
-
-@formula(aten._native_batch_norm_legit_no_training.default)
-def _batch_norm_eval(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    return Cost(0, 2 * args[0].numel(), "batch_norm")
-
-
-@formula(
-    aten._native_batch_norm_legit.default,
-    aten.native_batch_norm.default,
-    aten._native_batch_norm_legit_functional.default,
-)
-def _batch_norm(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    """Running statistics (eval): 2 per element. Batch statistics (``training``, which
-    instance norm also passes in eval) are computed from the input, priced like layer norm."""
-    x, weight, bias, training = args[0], args[1], args[2], args[5]
-    if training:
-        return Cost(0, input_statistics_norm_ops(x.numel(), weight, bias), "batch_norm")
-    return Cost(0, 2 * x.numel(), "batch_norm")
-
-
-@formula(aten.native_layer_norm.default)
-def _layer_norm(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    x, weight, bias = args[0], args[2], args[3]
-    return Cost(0, input_statistics_norm_ops(x.numel(), weight, bias), "norm")
-
-
-@formula(aten.native_group_norm.default)
-def _group_norm(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    x, weight, bias = args[0], args[1], args[2]
-    return Cost(0, input_statistics_norm_ops(x.numel(), weight, bias), "norm")
-
-
-@formula(aten.linalg_vector_norm.default)
-def _vector_norm(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    """2 per input element: its power (|x|^p) and its accumulation; the root is per row."""
-    return Cost(0, 2 * args[0].numel(), "norm")
-
-
-@formula(
-    aten.relu.default,
-    aten.relu_.default,
-    aten.hardtanh.default,
-    aten.hardtanh_.default,
-    aten.leaky_relu.default,
-    aten.leaky_relu_.default,
-    aten._prelu_kernel.default,
-    aten.sigmoid.default,
-    aten.sigmoid_.default,
-    aten.tanh.default,
-    aten.tanh_.default,
-    aten.gelu.default,
-    aten.silu.default,
-    aten.silu_.default,
-    aten.hardswish.default,
-    aten.hardswish_.default,
-    aten.hardsigmoid.default,
-    aten.hardsigmoid_.default,
-    aten.elu.default,
-    aten.elu_.default,
-    aten.celu.default,
-    aten.celu_.default,
-    aten.mish.default,
-    aten.mish_.default,
-    aten.softplus.default,
-)
-def _activation(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    """1 per element, however the function is built: hardswish's clamp, multiply and divide
-    priced apart would make it dearer than the SiLU it approximates. SELU reaches ``elu``."""
-    return Cost(0, _out_numel(out), "activation")
-
-
-@formula(aten._softmax.default, aten._log_softmax.default, aten._safe_softmax.default)
-def _softmax(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    """3 per element: exp, its share of the sum, the divide (log-softmax: the subtraction
-    of the log of the sum). The row maximum kernels subtract for stability is not counted;
-    ``_safe_softmax`` (attention's masked rows set to 0) is priced as softmax."""
-    return Cost(0, 3 * _out_numel(out), "softmax")
-
-
-@formula(
-    aten.add.Tensor,
-    aten.add_.Tensor,
-    aten.sub.Tensor,
-    aten.sub_.Tensor,
-    aten.mul.Tensor,
-    aten.mul_.Tensor,
-    aten.div.Tensor,
-    aten.div_.Tensor,
-    aten.add.Scalar,
-    aten.add_.Scalar,
-    aten.mul.Scalar,
-    aten.div_.Scalar,
-    aten.rsub.Scalar,
-    aten.neg.default,
-    aten.abs.default,
-    aten.exp.default,
-    aten.sqrt.default,
-    aten.rsqrt.default,
-    aten.pow.Tensor_Scalar,
-    aten.pow.Tensor_Tensor,
-    aten.clamp.default,
-    aten.clamp_.default,
-    aten.clamp_min.default,
-    aten.clamp_min_.default,
-    aten.eq.Scalar,
-    aten.eq.Tensor,
-    aten.ne.Scalar,
-    aten.ne.Tensor,
-    aten.lt.Scalar,
-    aten.lt.Tensor,
-    aten.le.Scalar,
-    aten.le.Tensor,
-    aten.gt.Scalar,
-    aten.gt.Tensor,
-    aten.ge.Scalar,
-    aten.ge.Tensor,
-    aten.where.self,
-    aten.floor_divide.default,  # pointwise, but not tagged so
-)
-def _elementwise(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    return Cost(0, _out_numel(out), "elementwise")
-
-
-@formula(aten.bernoulli_.float)
-def _random_mask(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    """1 per element: one random draw (training dropout's mask, stochastic depth)."""
-    return Cost(0, _out_numel(out), "dropout")
-
-
-@formula(aten.native_dropout.default)
-def _native_dropout(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    """Training: 3 per element, as the eager path prices it (draw the mask, scale it by
-    1/(1 − p), multiply). ``train=False`` is a copy; ATen reads ``None`` as training."""
-    train = args[2] if len(args) > 2 else kwargs.get("train")
-    if train is False:
-        return Cost(0, 0, "data_movement")
-    return Cost(0, 3 * args[0].numel(), "dropout")
-
-
-def _pool_window(kernel: Sequence[int], spatial_dims: int) -> int:
-    return _numel(kernel) if len(kernel) > 1 else kernel[0] ** spatial_dims
-
-
-@formula(
-    aten.max_pool2d_with_indices.default,
-    aten.avg_pool2d.default,
-    aten.max_pool2d.default,
-    aten.max_pool3d_with_indices.default,
-    aten.avg_pool3d.default,
-)
-def _pool(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    spatial_dims = len(_out_numel_shape(out)) - 2
-    return Cost(0, _out_numel(out) * _pool_window(args[1], spatial_dims), "pool")
-
-
-def adaptive_bins(in_size: int, out_size: int) -> int:
-    """Total length of the bins adaptive pooling uses along one axis (bins may overlap)."""
-    return sum(
-        -(-(i + 1) * in_size // out_size) - (i * in_size // out_size) for i in range(out_size)
-    )
-
-
-@formula(aten._adaptive_avg_pool2d.default, aten.adaptive_max_pool2d.default)
-def _adaptive_pool2d(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    x = args[0]
-    out_h, out_w = _out_numel_shape(out)[-2:]
-    channels = _numel(x.shape[:-2])
-    window = adaptive_bins(x.shape[-2], out_h) * adaptive_bins(x.shape[-1], out_w)
-    return Cost(0, channels * window, "pool")
-
-
-def _out_numel_shape(out: Any) -> Sequence[int]:
-    return (out[0] if isinstance(out, tuple | list) else out).shape
-
-
-@formula(
-    aten.mean.dim,
-    aten.mean.default,
-    aten.sum.dim_IntList,
-    aten.sum.default,
-    aten.amax.default,
-    aten.amin.default,
-    aten.max.dim,
-    aten.max.default,
-    aten.min.dim,
-    aten.min.default,
-)
-def _reduction(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    """1 per input element: one add or compare each (a global pool when over H and W)."""
-    return Cost(0, args[0].numel(), "pool")
-
-
-def interpolation_ops(taps: int, spatial_dims: int) -> int:
-    """Ops per output element of separable interpolation with ``taps`` inputs per axis.
-
-    Interpolating the last axis first takes taps^(d−1) one-axis interpolations, the next
-    axis taps^(d−2), down to one; each is a weighted sum of ``taps`` inputs (``taps``
-    multiplies, ``taps`` − 1 adds). The weights depend on the row or column only, so they
-    are per-row scalars. Bilinear: (2 + 1) · 3 = 9; bicubic: (4 + 1) · 7 = 35.
-    """
-    return separable_ops([taps] * spatial_dims)
-
-
-def separable_ops(taps: Sequence[int]) -> int:
-    """Ops per output element of separable interpolation with ``taps[i]`` inputs on axis i.
-
-    The last axis is interpolated first, once for each combination of the taps of the
-    axes before it; each one-axis interpolation of ``t`` inputs is ``2t − 1`` ops.
-    """
-    return sum(math.prod(taps[:axis]) * (2 * taps[axis] - 1) for axis in range(len(taps)))
-
-
-@formula(
-    aten.upsample_linear1d.default,
-    aten.upsample_bilinear2d.default,
-    aten.upsample_trilinear3d.default,
-)
-def _linear_upsample(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    return Cost(0, out.numel() * interpolation_ops(2, out.dim() - 2), "upsample")
-
-
-@formula(aten.upsample_bicubic2d.default)
-def _bicubic_upsample(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    return Cost(0, out.numel() * interpolation_ops(4, out.dim() - 2), "upsample")
-
-
-def antialiased_taps(taps: int, in_size: int, out_size: int) -> int:
-    """Inputs per output along one axis of an anti-aliased resize: the filter's ``taps``,
-    widened by the downsampling factor (rounded up); upsampling keeps ``taps``."""
-    return taps * max(1, -(-in_size // out_size))
-
-
-def _antialiased(taps: int, args: Sequence[Any], out: Any) -> Cost:
-    sizes = zip(args[0].shape[2:], out.shape[2:], strict=True)
-    per_axis = [antialiased_taps(taps, i, o) for i, o in sizes]
-    return Cost(0, out.numel() * separable_ops(per_axis), "upsample")
-
-
-@formula(aten._upsample_bilinear2d_aa.default)
-def _bilinear_aa(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    return _antialiased(2, args, out)
-
-
-@formula(aten._upsample_bicubic2d_aa.default)
-def _bicubic_aa(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    return _antialiased(4, args, out)
 
 
 # Operators that only move or relabel data, allocate, or fill with a constant: known, and free.
@@ -488,12 +164,6 @@ DATA_MOVEMENT = frozenset(
         aten.lift_fresh.default,
     }
 )
-
-
-@formula(aten.col2im.default)
-def _col2im(args: Sequence[Any], kwargs: dict[str, Any], out: Any) -> Cost:
-    """``F.fold``: 1 per value folded, the add into the output position (patches overlap)."""
-    return Cost(0, args[0].numel(), "data_movement")
 
 
 # Scans: 1 per input element, as a reduction (the running sum is one add per element).

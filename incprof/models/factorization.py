@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from functools import partial
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -269,27 +270,22 @@ _BN = "conv → BN → ReLU units; the paper's cost counts cover the convs only"
 _GRID = "one conv (3×3 by default) for the figure's Inception module; valid 3×3/2 max pool"
 
 
-def _register_all() -> None:
-    """Every family, its reference first."""
-    _register(
-        "fact_5x5_conv5x5",
-        "fact_5x5",
-        partial(build_conv_nxn, n=5),
-        FACT_5X5,
-        "the 5×5 conv that figure 1 replaces (section 3.1)",
-        _BN,
-        reference=True,
-    )
-    _register(
-        "fact_5x5_two_3x3",
-        "fact_5x5",
-        build_two_3x3,
-        FACT_5X5,
-        "two 3×3 convs for a 5×5 (section 3.1, figure 1)",
-        _BN,
-    )
-    for n in (3, 5, 7):
-        _register(
+class _Entry(NamedTuple):
+    """One factorization entry as :func:`_register` takes it."""
+
+    name: str
+    family: str
+    builder: Callable[..., nn.Module]
+    setting: Setting
+    reproduces: str
+    differences: str = ""
+    reference: bool = False
+
+
+def _asym(n: int) -> tuple[_Entry, _Entry]:
+    """The asym_n family: the n×n conv, then 1×n → n×1 for it."""
+    return (
+        _Entry(
             f"asym_{n}_conv{n}x{n}",
             f"asym_{n}",
             partial(build_conv_nxn, n=n),
@@ -297,16 +293,39 @@ def _register_all() -> None:
             f"the {n}×{n} conv that 1×{n} + {n}×1 replaces (section 3.2)",
             _BN,
             reference=True,
-        )
-        _register(
+        ),
+        _Entry(
             f"asym_{n}_1x{n}_{n}x1",
             f"asym_{n}",
             partial(build_1xn_nx1, n=n),
             ASYM,
             f"1×{n} then {n}×1 for a {n}×{n} (section 3.2, figures 3 and 6)",
             f"{_BN}; 1×n first as in figure 6 (figure 3 draws 3×1 first: same cost and field)",
-        )
-    _register(
+        ),
+    )
+
+
+# Every family, its reference first, in registry order.
+ENTRIES: tuple[_Entry, ...] = (
+    _Entry(
+        "fact_5x5_conv5x5",
+        "fact_5x5",
+        partial(build_conv_nxn, n=5),
+        FACT_5X5,
+        "the 5×5 conv that figure 1 replaces (section 3.1)",
+        _BN,
+        reference=True,
+    ),
+    _Entry(
+        "fact_5x5_two_3x3",
+        "fact_5x5",
+        build_two_3x3,
+        FACT_5X5,
+        "two 3×3 convs for a 5×5 (section 3.1, figure 1)",
+        _BN,
+    ),
+    *(entry for n in (3, 5, 7) for entry in _asym(n)),
+    _Entry(
         "fact_3x3_conv3x3",
         "fact_3x3",
         partial(build_conv_nxn, n=3),
@@ -314,16 +333,16 @@ def _register_all() -> None:
         "the 3×3 conv that two 2×2 convs replace (section 3.2)",
         _BN,
         reference=True,
-    )
-    _register(
+    ),
+    _Entry(
         "fact_3x3_two_2x2",
         "fact_3x3",
         build_two_2x2,
         FACT_3X3,
         "two 2×2 convs for a 3×3 (section 3.2)",
         f"{_BN}; padded right/bottom, then left/top, to keep the grid and the 3×3's centre",
-    )
-    _register(
+    ),
+    _Entry(
         "grid_conv_then_pool",
         "grid_reduction",
         build_conv_then_pool,
@@ -331,16 +350,16 @@ def _register_all() -> None:
         "expand, then pool: costly, without a bottleneck (section 5, figure 9 right)",
         _GRID,
         reference=True,
-    )
-    _register(
+    ),
+    _Entry(
         "grid_pool_then_conv",
         "grid_reduction",
         build_pool_then_conv,
         GRID_REDUCTION,
         "pool, then expand: a quarter of the cost, a bottleneck (section 5, figure 9 left)",
         _GRID,
-    )
-    _register(
+    ),
+    _Entry(
         "grid_parallel",
         "grid_reduction",
         build_parallel_reduction,
@@ -348,7 +367,14 @@ def _register_all() -> None:
         "stride-2 conv ‖ stride-2 pool, concatenated (section 5, figure 10 right)",
         "one conv (3×3/2 by default) for the conv side, where figure 10 (left) has two "
         "towers; valid 3×3/2 max pool",
-    )
+    ),
+)
+
+
+def _register_all() -> None:
+    """Every entry of :data:`ENTRIES`, in order."""
+    for entry in ENTRIES:
+        _register(*entry[:-1], reference=entry.reference)
 
 
 _register_all()

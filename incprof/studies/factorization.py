@@ -17,7 +17,7 @@ from incprof.analysis.memory import memory
 from incprof.analysis.receptive_field import Field, analyze_rf
 from incprof.analysis.trace import trace_variant
 from incprof.errors import InputError
-from incprof.registry import family_members, list_variants
+from incprof.registry import Variant, family_members, list_variants
 
 
 class Claim(NamedTuple):
@@ -136,53 +136,63 @@ def factorize_records(
         claims = PAPER_CLAIMS.get(family, ())
         reference_macs = None
         for variant in family_members(family):
-            shape = variant.input_for(overrides)
-            try:
-                cost = analyze(variant, input_shape=shape, overrides=overrides)
-                field = analyze_rf(variant, input_shape=shape, overrides=overrides)
-                # fp32, batch 1, as compare's
-                traffic = memory(trace_variant(variant, input_shape=shape, overrides=overrides))
-            except (RuntimeError, ValueError) as exc:
-                raise InputError(f"{variant.name} at {'x'.join(map(str, shape))}: {exc}") from None
-            final = field.final.field if field.final else None
+            record = _variant_record(family, variant, overrides)
             if reference_macs is None:
-                reference_macs = cost.macs
-            saving = 100 * (1 - cost.macs / reference_macs) if reference_macs else None
-            record: dict[str, Any] = {
-                "family": family,
-                "variant": variant.name,
-                "baseline": variant.reference,
-                "input_shape": "x".join(map(str, shape)),
-                "output_shape": "x".join(map(str, cost.output_shape[1:])),
-                "params": cost.params,
-                "macs": cost.macs,
-                "saving_pct": saving,
-                "bytes_moved_fp32": traffic.bytes_moved,
-                "activation_peak_bytes_fp32": traffic.activation_peak_bytes,
-                "arithmetic_intensity_fp32": traffic.arithmetic_intensity,
-                "rf_size": "x".join(map(str, final.size)) if isinstance(final, Field) else None,
-                "rf_aligned": final.aligned if final else field.aligned,
-                "paper_claim": "",
-                "paper_saving_pct": None,
-                "agrees": None,
-                "note": "",
-            }
-            mine = [c for c in claims if c.variant == variant.name]
-            if not mine:
-                records.append(record)
-            # One row per claim about this alternative (a claim is a saving vs the reference).
-            for claim in mine:
-                paper = 100 * claim.saving
-                agrees = saving is not None and abs(saving - paper) <= AGREEMENT_POINTS
-                records.append(
-                    {
-                        **record,
-                        "paper_claim": f"{claim.text} ({claim.source})",
-                        "paper_saving_pct": paper,
-                        "agrees": agrees,
-                        "note": ""
-                        if agrees
-                        else f"holds only under its assumption: {claim.assumption}",
-                    }
-                )
+                reference_macs = record["macs"]
+            saving = 100 * (1 - record["macs"] / reference_macs) if reference_macs else None
+            record["saving_pct"] = saving
+            records += _claim_rows(record, [c for c in claims if c.variant == variant.name])
     return records
+
+
+def _variant_record(family: str, variant: Variant, overrides: dict[str, int]) -> dict[str, Any]:
+    """One variant's cost, traffic (fp32, batch 1, as compare's) and field; no saving yet."""
+    shape = variant.input_for(overrides)
+    try:
+        cost = analyze(variant, input_shape=shape, overrides=overrides)
+        field = analyze_rf(variant, input_shape=shape, overrides=overrides)
+        traffic = memory(trace_variant(variant, input_shape=shape, overrides=overrides))
+    except (RuntimeError, ValueError) as exc:
+        raise InputError(f"{variant.name} at {'x'.join(map(str, shape))}: {exc}") from None
+    final = field.final.field if field.final else None
+    return {
+        "family": family,
+        "variant": variant.name,
+        "baseline": variant.reference,
+        "input_shape": "x".join(map(str, shape)),
+        "output_shape": "x".join(map(str, cost.output_shape[1:])),
+        "params": cost.params,
+        "macs": cost.macs,
+        "saving_pct": None,
+        "bytes_moved_fp32": traffic.bytes_moved,
+        "activation_peak_bytes_fp32": traffic.activation_peak_bytes,
+        "arithmetic_intensity_fp32": traffic.arithmetic_intensity,
+        "rf_size": "x".join(map(str, final.size)) if isinstance(final, Field) else None,
+        "rf_aligned": final.aligned if final else field.aligned,
+        "paper_claim": "",
+        "paper_saving_pct": None,
+        "agrees": None,
+        "note": "",
+    }
+
+
+def _claim_rows(record: dict[str, Any], claims: Sequence[Claim]) -> list[dict[str, Any]]:
+    """The record once per claim about its variant (a claim is a saving vs the
+    reference), or as it is when the paper claims nothing about it."""
+    if not claims:
+        return [record]
+    saving = record["saving_pct"]
+    rows = []
+    for claim in claims:
+        paper = 100 * claim.saving
+        agrees = saving is not None and abs(saving - paper) <= AGREEMENT_POINTS
+        rows.append(
+            {
+                **record,
+                "paper_claim": f"{claim.text} ({claim.source})",
+                "paper_saving_pct": paper,
+                "agrees": agrees,
+                "note": "" if agrees else f"holds only under its assumption: {claim.assumption}",
+            }
+        )
+    return rows
