@@ -15,6 +15,7 @@ __all__ = [
     "Profile",
     "Variant",
     "__version__",
+    "assert_budget",
     "build",
     "get",
     "list_variants",
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from incprof.profiling import Profile, profile
     from incprof.registry import Variant, get, list_variants, register
     from incprof.sources import build, resolve
+    from incprof.testing import assert_budget
 
 # Where each public name lives, imported on first use.
 _HOMES = {
@@ -34,6 +36,7 @@ _HOMES = {
     "Profile": "incprof.profiling",
     "build": "incprof.sources",
     "resolve": "incprof.sources",
+    "assert_budget": "incprof.testing",
 }
 
 

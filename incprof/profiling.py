@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -156,6 +156,26 @@ class Profile:
         except ValueError as exc:
             raise InputError(str(exc)) from None
         return run(self._retrace(self.batch, training=name in STEP_ANALYZERS), **options)
+
+    def figures(self, names: Iterable[str] | None = None) -> dict[str, dict[str, Any]]:
+        """Each registered analyzer's flat record (its result's ``summary()``), by name;
+        ``names`` picks some (default: all). One that does not apply to this model (a
+        receptive field of a text model) gives ``{"skipped": why}``, never a guess."""
+        from incprof.analysis import registered
+
+        chosen = tuple(names) if names is not None else registered()
+        unknown = [n for n in chosen if n not in registered()]
+        if unknown:
+            raise InputError(
+                f"unknown analyzer {unknown[0]!r}; choose from {', '.join(registered())}"
+            )
+        return {name: self._figures_of(name) for name in chosen}
+
+    def _figures_of(self, name: str) -> dict[str, Any]:
+        try:
+            return dict(self.analysis(name).summary())
+        except (InputError, ValueError, RuntimeError, NotImplementedError) as exc:
+            return {"skipped": error_line(exc)}
 
     def _retrace(self, batch: int, *, training: bool = False) -> Trace:
         if self._source.module is None and self._source.variant is None:
@@ -473,7 +493,7 @@ def _as_spec(
     args = tuple(_spec_of(v, shapes=True) for v in inputs)
     kwargs = tuple((k, _spec_of(v, shapes=False)) for k, v in named.items())
     spec = Inputs(args, kwargs)
-    if batch is not None and not any(s.batched for s in spec.specs()):
+    if batch is not None and spec.specs() and not any(s.batched for s in spec.specs()):
         raise InputError("batch= sets the batch of shapes; tensors are taken as they are")
     live_args = tuple(v if isinstance(v, torch.Tensor) else None for v in inputs)
     live_kwargs = {k: v for k, v in named.items() if isinstance(v, torch.Tensor)}

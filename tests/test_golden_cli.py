@@ -23,6 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = (
     "list",
     "show inception_v3 --depth 1",
+    "analyze googlenet_tv",
     "compare",
     "memory googlenet inception_v3",
     "memory inception_v3 --train --batch 2",

@@ -2,9 +2,12 @@
 
 The analytic ones are functions of one :class:`~incprof.analysis.trace.Trace` and are
 registered below by name: a new analyzer is one module with a ``Trace -> result`` function
-and one line here. The measured ones (``counters``, ``latency``) run the real model by
-design and sit beside the figure they check. Registered by dotted path, so that importing
-``incprof.analysis`` imports no torch (the command line's ``--help`` stays fast).
+and one line here. Its result's ``summary()`` (a flat dict, units in the keys) is what
+``Profile.figures()``, ``incprof analyze`` and the report's analyzers page show, so the
+line here is the only edit that makes it visible. The measured ones (``counters``,
+``latency``) run the real model by design and sit beside the figure they check.
+Registered by dotted path, so that importing ``incprof.analysis`` imports no torch (the
+command line's ``--help`` stays fast).
 """
 
 from __future__ import annotations
@@ -27,6 +30,11 @@ ANALYZERS: dict[str, str] = {
 STEP_ANALYZERS: dict[str, str] = {
     "step_memory": "incprof.analysis.training:step_memory",
 }
+
+
+def registered() -> tuple[str, ...]:
+    """Every analyzer's name, eval ones first, in registration order."""
+    return (*ANALYZERS, *STEP_ANALYZERS)
 
 
 def analyzer(name: str) -> Callable[[Trace], Any]:

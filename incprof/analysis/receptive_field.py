@@ -136,6 +136,21 @@ class ReceptiveFieldAnalysis:
     def aligned(self) -> bool:
         return not self.misalignments
 
+    def summary(self) -> dict[str, Any]:
+        """The flat record: the final feature map's field (None where it has none),
+        whether every merge is aligned, and the operators no rule covers."""
+        final = self.final.record() if self.final is not None else {}
+        return {
+            "variant": self.variant,
+            "input_shape": "x".join(map(str, self.input_shape)),
+            "final_size": final.get("size"),
+            "final_stride": final.get("stride"),
+            "final_padding": final.get("padding"),
+            "aligned": self.aligned,
+            "misalignments": len(self.misalignments),
+            "unknown_ops": ", ".join(self.unknown_ops),
+        }
+
     def records(self) -> list[dict[str, Any]]:
         """``endpoint, size, stride, padding, aligned, note`` rows; per-axis columns where
         axes differ. ``aligned`` is per end point: false when a merge of misaligned branches

@@ -62,6 +62,15 @@ class BackwardCost:
     def train_macs(self) -> int:
         return self.forward_macs + self.backward_macs
 
+    def summary(self) -> dict[str, Any]:
+        """The flat record: forward, backward and training-step MACs."""
+        return {
+            "variant": self.variant,
+            "forward_macs": self.forward_macs,
+            "backward_macs": self.backward_macs,
+            "train_macs": self.train_macs,
+        }
+
 
 def needs_grad(trace: Trace) -> set[int]:
     """Indices of the tensor values that descend from a trainable parameter."""

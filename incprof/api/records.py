@@ -259,3 +259,12 @@ def sort_records(
     present = [r for r in records if r.get(key) is not None]
     blank = [r for r in records if r.get(key) is None]
     return sorted(present, key=lambda r: r[key], reverse=descending) + blank
+
+
+def analyzer_figures(names: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every registered analyzer's record for each registry network, by network then
+    analyzer: what ``incprof.profile(name).figures()`` gives (the report's analyzers
+    page shows each, so an analyzer registered in one line is on it)."""
+    from incprof.profiling import profile
+
+    return {name: profile(name).figures() for name in names}

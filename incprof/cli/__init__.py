@@ -13,6 +13,7 @@ import click
 
 from incprof import __version__
 from incprof.cli import (
+    analyze,
     calibrate,
     check,
     claim,
@@ -37,6 +38,7 @@ Examples:
   incprof compare                          # the main Inception family
   incprof compare googlenet_tv inception_v3 --counters torch,fvcore
   incprof show inception_v3 --depth 1
+  incprof analyze inception_v3             # every registered analyzer's figures
   incprof counters googlenet_tv --format markdown
   incprof claim googlenet_tv 1.5G          # which conventions give 1.5 billion
   incprof memory inception_v3 --train --batch 2   # training-step memory by kind
@@ -99,6 +101,7 @@ def cli() -> None:
 COMMANDS: tuple[click.Command, ...] = (
     listing.list_command,
     show.show_command,
+    analyze.analyze_command,
     compare.compare_command,
     counters.counters_command,
     latency.latency_command,

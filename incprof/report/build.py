@@ -210,6 +210,14 @@ PAGES: tuple[_Page, ...] = (
         lambda b: memory_page(b.out, b.networks),
     ),
     _Page(
+        "Every registered analyzer",
+        "analyzers.md",
+        "each analyzer registered in incprof.analysis, its record for every network: "
+        "what incprof analyze and Profile.figures() give",
+        "analyzers",
+        lambda b: markdown.analyzers_page(api.analyzer_figures(b.networks)),
+    ),
+    _Page(
         "Counter agreement",
         "counters.md",
         "analytic MACs beside {counters}, every gap explained",

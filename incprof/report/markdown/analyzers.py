@@ -1,0 +1,37 @@
+"""The analyzers page: each registered analyzer's record for each network, one table an
+analyzer, figures down and networks across (records are wide; networks are few)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from incprof.report.markdown.common import _page, _table
+
+# Keys every record repeats: the column headers name the network.
+_SAID_ONCE = ("variant", "input_shape")
+
+INTRO = (
+    "Every analyzer registered in `incprof.analysis` (`ANALYZERS`, `STEP_ANALYZERS`), "
+    "run by `incprof.profile(name).figures()` on each network at its default input, "
+    "batch 1; the same records as `incprof analyze NAME`. An analyzer added in one module "
+    "and one registration line appears here with no other edit. A cell an analyzer "
+    "leaves empty is a figure it has no value for (a field without a final feature map)."
+)
+
+
+def analyzers_page(figures: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
+    """``figures``: network -> analyzer -> its record (``Profile.figures()``)."""
+    networks = list(figures)
+    analyzers = list(dict.fromkeys(a for by in figures.values() for a in by))
+    sections = [_section(a, networks, figures) for a in analyzers]
+    return _page("Every registered analyzer", INTRO, *sections)
+
+
+def _section(
+    analyzer: str, networks: list[str], figures: Mapping[str, Mapping[str, Mapping[str, Any]]]
+) -> str:
+    records = {n: figures[n].get(analyzer, {}) for n in networks}
+    keys = list(dict.fromkeys(k for r in records.values() for k in r if k not in _SAID_ONCE))
+    rows = [{"figure": k, **{n: records[n].get(k) for n in networks}} for k in keys]
+    return f"## `{analyzer}`\n\n" + _table(rows, ["figure", *networks])
