@@ -26,16 +26,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import torch
 from torch import nn
 
 from incprof.analysis.analytic import CostAnalysis, cost
 from incprof.analysis.gc_pause import without_gc
-from incprof.analysis.inputs import is_lazy, make_inputs, materialized
+from incprof.analysis.inputs import as_inputs, is_lazy, make_inputs, materialized, specs_of
 from incprof.analysis.trace import Trace, meta_copy, meta_model, trace_module, trace_variant
 from incprof.errors import InputError, RegistryError, error_line, needs_real_data
-from incprof.parse import Inputs, TensorSpec, check_dims, parse_tensor_spec
-from incprof.registry import Variant
+from incprof.parse import Inputs, TensorSpec
+from incprof.registry import InputShape, Variant
 from incprof.sources import resolve
 
 if TYPE_CHECKING:
@@ -342,14 +341,22 @@ class _Source:
     module: nn.Module | None = field(repr=False)
     variant: Variant | None = field(repr=False)
     end_points: tuple[str, ...] = ()
+    # A variant's: the input as the registry's cache keys it, and the builder's overrides.
+    input_shape: InputShape | Inputs | None = None
+    overrides: Mapping[str, Any] | None = None
+    guarded: bool = True  # False: a failing forward's error is the caller's to word
 
     def trace(self, spec: Inputs, batch: int, *, training: bool = False) -> Trace:
         """The trace at ``batch``; a forward that fails is one line (see :func:`_guard`)."""
         if self.module is None:
             assert self.variant is not None
-            shape = spec.first_shape()
+            shape = self.input_shape or spec.first_shape()
             run = lambda: trace_variant(  # noqa: E731
-                self.variant, input_shape=shape, batch=batch, training=training
+                self.variant,
+                input_shape=shape,
+                batch=batch,
+                overrides=self.overrides,
+                training=training,
             )
         else:
             run = lambda: trace_module(  # noqa: E731
@@ -360,7 +367,7 @@ class _Source:
                 end_points=self.end_points,
                 training=training,
             )
-        return _guard(self.name, spec, run)
+        return _guard(self.name, spec, run) if self.guarded else run()
 
 
 @without_gc
@@ -381,7 +388,7 @@ def profile(
     if clash:
         raise InputError(f"forward argument {clash[0]!r} is given twice (kwargs= and as a name)")
     named.update(forward_kwargs)
-    spec, live = _as_spec(inputs, named, batch)
+    spec, live = specs_of(inputs, named, batch)
     original, name, variant = _load(model)
     if not spec.specs():
         if named or inputs:
@@ -413,6 +420,24 @@ def profile(
         _spec=spec,
         _source=source,
     )
+
+
+def variant_profile(
+    variant: Variant,
+    input_shape: InputShape | Inputs | None = None,
+    *,
+    batch: int = 1,
+    overrides: Mapping[str, Any] | None = None,
+) -> Profile:
+    """The :class:`Profile` of a resolved variant, the one every command reads: its trace
+    comes from the per-process cache (:func:`~incprof.analysis.trace.trace_variant`), so
+    the analyzers of one command share a pass. A forward that fails raises torch's error
+    as it is, for the command to word with the input it was given."""
+    shape = input_shape or variant.input_for(overrides)
+    spec = as_inputs(shape)
+    source = _Source(variant.name, None, variant, variant.end_points, shape, overrides, False)
+    trace = source.trace(spec, batch)
+    return Profile(variant.name, str(spec), batch, "meta", (), cost(trace), trace, spec, source)
 
 
 def _tensor_batch(spec: Inputs) -> int:
@@ -480,43 +505,3 @@ def _source(
     else:
         module = meta_copy(original)
     return _Source(name, module, None, end_points)
-
-
-def _as_spec(
-    inputs: tuple[Any, ...], named: Mapping[str, Any], batch: int | None
-) -> tuple[Inputs, tuple[tuple[Any, ...], dict[str, Any]]]:
-    """The inputs as specs (no tensor kept), and the real tensors given, for a CPU run."""
-    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int)):
-        raise InputError(f"batch must be a positive integer; got {batch!r}")
-    if batch is not None:
-        check_dims([batch], f"batch={batch}")
-    args = tuple(_spec_of(v, shapes=True) for v in inputs)
-    kwargs = tuple((k, _spec_of(v, shapes=False)) for k, v in named.items())
-    spec = Inputs(args, kwargs)
-    if batch is not None and spec.specs() and not any(s.batched for s in spec.specs()):
-        raise InputError("batch= sets the batch of shapes; tensors are taken as they are")
-    live_args = tuple(v if isinstance(v, torch.Tensor) else None for v in inputs)
-    live_kwargs = {k: v for k, v in named.items() if isinstance(v, torch.Tensor)}
-    return spec, (live_args, live_kwargs)
-
-
-def _spec_of(value: Any, *, shapes: bool) -> Any:
-    """A tensor -> its spec as is; a shape (positional only) -> a spec the batch is
-    prepended to; containers recursively; anything else unchanged."""
-    if isinstance(value, torch.Tensor):
-        return TensorSpec(tuple(value.shape), str(value.dtype).removeprefix("torch."), False)
-    if isinstance(value, TensorSpec):
-        return value
-    if shapes and isinstance(value, str):
-        return parse_tensor_spec(value)
-    if shapes and isinstance(value, tuple | list) and value and _all_ints(value):
-        return TensorSpec(check_dims(list(value), repr(value)))
-    if isinstance(value, Mapping):
-        return {k: _spec_of(v, shapes=shapes) for k, v in value.items()}
-    if isinstance(value, tuple | list):
-        return type(value)(_spec_of(v, shapes=shapes) for v in value)
-    return value
-
-
-def _all_ints(values: Any) -> bool:
-    return all(isinstance(v, int) and not isinstance(v, bool) for v in values)

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 from torch.nn.modules.lazy import LazyModuleMixin
 
-from incprof.parse import Inputs, TensorSpec
+from incprof.errors import InputError
+from incprof.parse import Inputs, TensorSpec, check_dims, parse_tensor_spec
 from incprof.registry import InputShape
 
 
@@ -87,3 +88,44 @@ def materialized(model: nn.Module, args: tuple[Any, ...], kwargs: Mapping[str, A
     with torch.no_grad():
         copied(*args, **kwargs)
     return copied
+
+
+def specs_of(
+    inputs: tuple[Any, ...], named: Mapping[str, Any], batch: int | None
+) -> tuple[Inputs, tuple[tuple[Any, ...], dict[str, Any]]]:
+    """``incprof.profile``'s inputs as specs (no tensor kept), and the real tensors given,
+    for a CPU run of a forward that reads values."""
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int)):
+        raise InputError(f"batch must be a positive integer; got {batch!r}")
+    if batch is not None:
+        check_dims([batch], f"batch={batch}")
+    args = tuple(_spec_of(v, shapes=True) for v in inputs)
+    kwargs = tuple((k, _spec_of(v, shapes=False)) for k, v in named.items())
+    spec = Inputs(args, kwargs)
+    if batch is not None and spec.specs() and not any(s.batched for s in spec.specs()):
+        raise InputError("batch= sets the batch of shapes; tensors are taken as they are")
+    live_args = tuple(v if isinstance(v, torch.Tensor) else None for v in inputs)
+    live_kwargs = {k: v for k, v in named.items() if isinstance(v, torch.Tensor)}
+    return spec, (live_args, live_kwargs)
+
+
+def _spec_of(value: Any, *, shapes: bool) -> Any:
+    """A tensor -> its spec as is; a shape (positional only) -> a spec the batch is
+    prepended to; containers recursively; anything else unchanged."""
+    if isinstance(value, torch.Tensor):
+        return TensorSpec(tuple(value.shape), str(value.dtype).removeprefix("torch."), False)
+    if isinstance(value, TensorSpec):
+        return value
+    if shapes and isinstance(value, str):
+        return parse_tensor_spec(value)
+    if shapes and isinstance(value, tuple | list) and value and _all_ints(value):
+        return TensorSpec(check_dims(list(value), repr(value)))
+    if isinstance(value, Mapping):
+        return {k: _spec_of(v, shapes=shapes) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return type(value)(_spec_of(v, shapes=shapes) for v in value)
+    return value
+
+
+def _all_ints(values: Any) -> bool:
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in values)

@@ -99,13 +99,7 @@ def trace_module(
     stack = [ROOT]
     recorder = _Recorder(stack)
     named = list(model.named_modules())  # one walk; a module two parents share, once
-    params, buffers = _weights(named)
-    values = {pid: recorder.value(p, None, "parameter", q) for pid, (p, q, _o) in params.items()}
-    for b, qualified in buffers.values():
-        recorder.value(b, None, "buffer", qualified)
-    sources = [recorder.value(t, None, "input") for t in tensor_leaves([*args, *kwargs.values()])]
-    if not sources:
-        raise ValueError("the model needs at least one tensor input to trace")
+    params, values, sources = _known_values(recorder, named, (args, kwargs))
     log = _CallLog(recorder, training)
     # A step's gradients belong to its trace: the model keeps the ones it had, so the
     # next step traced on it starts as this one did (accumulating would change it).
@@ -135,6 +129,22 @@ def trace_module(
         inputs=tuple(sources),
         input_text=str(spec),
     )
+
+
+def _known_values(
+    recorder: _Recorder, named: list[tuple[str, nn.Module]], inputs: tuple[Any, Any]
+) -> tuple[dict[int, Any], dict[int, TensorInfo], list[TensorInfo]]:
+    """The values that exist before the first op: parameters (by id, with their info),
+    buffers and the input tensors, noted so each op's reads of them are known."""
+    params, buffers = _weights(named)
+    values = {pid: recorder.value(p, None, "parameter", q) for pid, (p, q, _o) in params.items()}
+    for b, qualified in buffers.values():
+        recorder.value(b, None, "buffer", qualified)
+    args, kwargs = inputs
+    sources = [recorder.value(t, None, "input") for t in tensor_leaves([*args, *kwargs.values()])]
+    if not sources:
+        raise ValueError("the model needs at least one tensor input to trace")
+    return params, values, sources
 
 
 def _traceable(

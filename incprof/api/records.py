@@ -91,20 +91,16 @@ def analysis(
     given ``options`` (``dtype=`` …); a forward pass that fails is an
     :class:`InputError` (see _on_input). Every analyzer of one (variant, input, batch)
     reads the same trace."""
-    from incprof.analysis import STEP_ANALYZERS, analyzer
-    from incprof.analysis.trace import trace_variant
+    from incprof.analysis import analyzer
+    from incprof.profiling import variant_profile
 
-    training = name in STEP_ANALYZERS
     shape = input_shape or variant.input_for(overrides)
-    run = analyzer(name)
+    analyzer(name)  # an unknown name is the caller's error, before any trace
     return _on_input(
         variant,
         shape,
-        lambda: run(
-            trace_variant(
-                variant, input_shape=shape, batch=batch, overrides=overrides, training=training
-            ),
-            **options,
+        lambda: variant_profile(variant, shape, batch=batch, overrides=overrides).analysis(
+            name, **options
         ),
     )
 
