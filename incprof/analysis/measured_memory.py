@@ -403,12 +403,7 @@ def measure_memory(
     optimizer's step is not run, its state (``optimizer``) is given in the notes from
     the closed form. ``device="cuda"`` adds the CUDA column. Threads are the caller's.
     """
-    if isinstance(model_or_variant, Variant):
-        shape = tuple(input_shape or model_or_variant.input_shape)
-    elif input_shape is None:
-        raise ValueError("measuring a module needs its input shape (C, H, W)")
-    else:
-        shape = tuple(input_shape)
+    shape = _input_shape(model_or_variant, input_shape)
     try:
         estimate = _estimate(model_or_variant, shape, batch, train, optimizer)
     except (RuntimeError, ValueError) as error:
@@ -421,7 +416,6 @@ def measure_memory(
         )
     model = model_or_variant.build() if isinstance(model_or_variant, Variant) else model_or_variant
     x = torch.randn((batch, *shape), generator=torch.Generator().manual_seed(0))
-    peaks: dict[str, int | None] = dict.fromkeys(METHODS)
     notes = [PASS_NOTE[train]]
     if train:
         notes.append(
@@ -429,29 +423,57 @@ def measure_memory(
             f" ({estimate.optimizer_state_bytes} bytes in closed form)"
         )
     with _prepared(model, train):
+        return _measure_prepared(model, x, train, device, notes)
+
+
+def _input_shape(
+    model_or_variant: Variant | nn.Module, input_shape: InputShape | None
+) -> tuple[int, ...]:
+    """The (C, H, W) to run at: a variant's own unless given; a module needs one given."""
+    if isinstance(model_or_variant, Variant):
+        return tuple(input_shape or model_or_variant.input_shape)
+    if input_shape is None:
+        raise ValueError("measuring a module needs its input shape (C, H, W)")
+    return tuple(input_shape)
+
+
+def _measure_prepared(
+    model: nn.Module, x: torch.Tensor, train: bool, device: str, notes: list[str]
+) -> MeasuredMemory:
+    """Every method's peak for a model already in the pass's mode; ``notes`` grows."""
+    peaks: dict[str, int | None] = dict.fromkeys(METHODS)
+    try:
+        peaks["tracker"] = _tracker_peak(model, x, train)
+    except (RuntimeError, ValueError) as error:
+        return _not_run(f"the pass raised {error_line(error)}")
+    notes.append(METHOD_NOTES["tracker"])
+    _clear_grads(model)
+    for method, measure in (("profiler", _profiler_peak), ("memtracker", _memtracker_peak)):
         try:
-            peaks["tracker"] = _tracker_peak(model, x, train)
+            peaks[method] = measure(model, x, train)
+            notes.append(METHOD_NOTES[method])
+        except ImportError as error:
+            notes.append(f"{method}: not available here ({error_line(error)})")
         except (RuntimeError, ValueError) as error:
-            return _not_run(f"the pass raised {error_line(error)}")
-        notes.append(METHOD_NOTES["tracker"])
+            notes.append(f"{method}: {error_line(error)}")
         _clear_grads(model)
-        for method, measure in (("profiler", _profiler_peak), ("memtracker", _memtracker_peak)):
-            try:
-                peaks[method] = measure(model, x, train)
-                notes.append(METHOD_NOTES[method])
-            except ImportError as error:
-                notes.append(f"{method}: not available here ({error_line(error)})")
-            except (RuntimeError, ValueError) as error:
-                notes.append(f"{method}: {error_line(error)}")
-            _clear_grads(model)
-        if device != "cuda":
-            notes.append(f"cuda: not asked (device {device!r})")
-        elif not torch.cuda.is_available():
-            notes.append("cuda: no CUDA device")
-        else:
-            on_gpu = copy.deepcopy(model).to("cuda")
-            peaks["cuda"] = _cuda_peak(on_gpu, x.to("cuda"), train)
-            notes.append(METHOD_NOTES["cuda"])
+    peaks["cuda"] = _cuda_column(model, x, train, device, notes)
     return MeasuredMemory(
         peaks["tracker"], peaks["profiler"], peaks["memtracker"], peaks["cuda"], "; ".join(notes)
     )
+
+
+def _cuda_column(
+    model: nn.Module, x: torch.Tensor, train: bool, device: str, notes: list[str]
+) -> int | None:
+    """The CUDA peak of a copy of the model on the GPU, when asked and there is one."""
+    if device != "cuda":
+        notes.append(f"cuda: not asked (device {device!r})")
+        return None
+    if not torch.cuda.is_available():
+        notes.append("cuda: no CUDA device")
+        return None
+    on_gpu = copy.deepcopy(model).to("cuda")
+    peak = _cuda_peak(on_gpu, x.to("cuda"), train)
+    notes.append(METHOD_NOTES["cuda"])
+    return peak

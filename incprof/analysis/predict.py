@@ -43,254 +43,49 @@ knows is priced by its bytes alone and named in ``Prediction.unpriced``: never s
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import torch
-
-from incprof.analysis.formulas import cost_of
-from incprof.analysis.memory import DTYPES as MEMORY_DTYPES
-from incprof.analysis.memory import footprint, is_view, op_bytes
+from incprof.analysis.predict_work import (
+    K_STEP,
+    TILES,
+    OpWork,
+    gemm_shape,
+    quantization,
+    work,
+)
 from incprof.analysis.profiles import DTYPE_CLASS, DeviceProfile, builtin
 from incprof.analysis.rollup import shown_modules, subtrees
-from incprof.analysis.trace import ROOT, OpCall, TensorInfo, Trace
+from incprof.analysis.trace import ROOT, Trace
 from incprof.run_settings import DEFAULT_DEVICE_PROFILE as DEFAULT_DEVICE
 from incprof.run_settings import MODES
 from incprof.run_settings import PRECISIONS as DTYPES
 
-aten = torch.ops.aten
+# The names this module has always offered; the work rows and the shape model live in
+# predict_work.
+__all__ = [
+    "DEFAULT_DEVICE",
+    "DTYPES",
+    "K_STEP",
+    "MODES",
+    "TILES",
+    "OpTime",
+    "OpWork",
+    "Prediction",
+    "flop_cost",
+    "gemm_shape",
+    "op_times",
+    "predict",
+    "predict_time_s",
+    "provenance_record",
+    "quantization",
+    "roof_dtype",
+    "work",
+]
 
 Bound = Literal["compute", "memory", "launch"]
-
-# formulas.Cost.category -> the profile's efficiency category.
-_CATEGORY = {
-    "conv": "conv",
-    "linear": "matmul",
-    "batch_norm": "norm",
-    "norm": "norm",
-    "activation": "pointwise",
-    "elementwise": "pointwise",
-    "dropout": "pointwise",
-    "softmax": "pointwise",
-    "upsample": "pointwise",
-    "pool": "pool",
-    "data_movement": "copy",
-}
-# Ops that allocate and run nothing on the device.
-_ALLOCATIONS = frozenset(
-    {
-        aten.empty.memory_format,
-        aten.empty_like.default,
-        aten.new_empty.default,
-        aten.empty_strided.default,
-    }
-)
-# Views the bytes analyzer counts as copies, which run no kernel on a device.
-_FREE_VIEWS = frozenset({aten._unsafe_view.default, aten.alias.default})
-_CONVOLUTIONS = frozenset({aten.convolution.default, aten._convolution.default})
-# Output tiles (M, N) a GEMM library picks among, with the share of the large tile's MAC
-# rate each keeps (smaller tiles reuse each operand less); K is padded to ``K_STEP``.
-TILES = ((256, 128, 1.0), (128, 128, 1.0), (128, 64, 0.9), (64, 64, 0.75), (64, 32, 0.6))
-K_STEP = {"tensor": 32, "simt": 8}
-_EVAL_BATCH_NORM = frozenset(
-    {aten.native_batch_norm.default, aten._native_batch_norm_legit_no_training.default}
-)
-
-
-@dataclass(frozen=True)
-class OpWork:
-    """What one ATen op asks of the device, independent of any profile."""
-
-    index: int
-    module: str
-    operator: str
-    category: str  # a profile efficiency category (profiles.CATEGORIES)
-    kernel: bool  # False: a view or an allocation, or fused away (compile)
-    flops: int
-    bytes: int
-    fused_into: int | None = None  # compile: the op whose kernel absorbed this one
-    gemm: tuple[int, int, int, int] | None = None  # (groups, M, N, K) of a conv or matmul
-
-
-def gemm_shape(op: OpCall) -> tuple[int, int, int, int] | None:
-    """The (groups, M, N, K) a conv or matmul runs as; None for any other op."""
-    out = op.outputs[0].shape if op.outputs else ()
-    tensors = op.inputs
-    if op.func in _CONVOLUTIONS and len(tensors) >= 2 and len(out) >= 3:
-        weight = tensors[1].shape
-        groups = int(op.args[8]) if len(op.args) > 8 else 1
-        pixels = math.prod(out[2:])
-        return groups, out[0] * pixels, weight[0] // groups, math.prod(weight[1:])
-    if op.func in (aten.mm.default, aten.bmm.default) and len(out) >= 2:
-        return math.prod(out[:-2]) or 1, out[-2], out[-1], tensors[0].shape[-1]
-    if op.func == aten.addmm.default and len(out) == 2 and len(tensors) >= 2:
-        return 1, out[0], out[1], tensors[1].shape[-1]
-    return None
-
-
-def quantization(gemm: tuple[int, int, int, int], sm_count: int, cls: str) -> float:
-    """How many times its useful MACs a GEMM's kernel pays for: whole waves of whole tiles
-    over the SMs, K padded, at the best tile of ``TILES`` (≥ 1; 1/0.95 for a big square)."""
-    groups, m, n, k = gemm
-    useful = groups * m * n * k
-    if not useful:
-        return 1.0
-    step = K_STEP[cls]
-    padded_k = -(-k // step) * step
-    best = math.inf
-    for tile_m, tile_n, rate in TILES:
-        tiles = groups * -(-m // tile_m) * -(-n // tile_n)
-        waves = -(-tiles // sm_count)
-        best = min(best, waves * sm_count * tile_m * tile_n * padded_k / rate)
-    return best / useful
-
-
-def _storage_dtype(dtype: str) -> torch.dtype:
-    return MEMORY_DTYPES["fp32" if dtype == "tf32" else dtype]
-
-
-def work(trace: Trace, *, dtype: str = "bf16", mode: str = "eager") -> tuple[OpWork, ...]:
-    """Each op's category, FLOPs and bytes in ``dtype``, after ``mode``'s fusion rules."""
-    if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
-    if mode not in MODES:
-        raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
-    storage = _storage_dtype(dtype)
-    rows = []
-    for op in trace.ops:
-        priced = cost_of(op.func, op.args, op.kwargs, op.out)
-        category = _CATEGORY.get(priced.category, "other") if priced else "other"
-        flops = 2 * priced.macs if priced else 0
-        if is_view(op) or op.func in _ALLOCATIONS or op.func in _FREE_VIEWS:
-            rows.append(OpWork(op.index, op.module, op.name, category, False, flops, 0))
-            continue
-        gemm = gemm_shape(op) if category in ("conv", "matmul") else None
-        if gemm is not None and category == "conv" and gemm[0] > 1 and gemm[2] <= 2:
-            category = "dwconv"  # one or two output channels per group: no GEMM runs it
-        nbytes = sum(op_bytes(op, storage))
-        rows.append(OpWork(op.index, op.module, op.name, category, True, flops, nbytes, None, gemm))
-    _flash_attention(trace, rows, storage)
-    if mode == "compile":
-        return _fuse(trace, rows, storage)
-    return tuple(rows)
-
-
-def _flash_attention(trace: Trace, rows: list[OpWork], dtype: torch.dtype) -> None:
-    """``F.scaled_dot_product_attention`` traces on meta as its math decomposition (bmm,
-    ``_safe_softmax``, bmm, with ``clone`` copies of the expanded K and V), which no device
-    runs: PyTorch picks a fused (flash or memory-efficient) kernel, on the CPU too. So the
-    softmax and those copies run no kernel, and the score matrix is neither written by the
-    first bmm nor read by the second."""
-    for op in trace.ops:
-        if op.func is not aten._safe_softmax.default or not op.inputs:
-            continue
-        scores = footprint(op.inputs[0], dtype)
-        _drop(rows, op.index)
-        bmms = [_kernel_behind(trace, rows, op.inputs[0].producer)]
-        out = op.outputs[0].storage if op.outputs else None
-        for later in trace.ops[op.index + 1 : op.index + 8]:
-            if later.func is aten.bmm.default and any(t.storage == out for t in later.inputs):
-                bmms.append(later.index)
-                break
-        for index in bmms:
-            if index is None or trace.ops[index].func is not aten.bmm.default:
-                continue
-            rows[index] = _less_bytes(rows[index], scores)
-            for t in trace.ops[index].inputs:
-                copy = _kernel_behind(trace, rows, t.producer)
-                if copy is not None and trace.ops[copy].func is aten.clone.default:
-                    _drop(rows, copy)
-
-
-def _kernel_behind(trace: Trace, rows: Sequence[OpWork], index: int | None) -> int | None:
-    """The kernel that wrote a value, looking through the views (no kernel) on the way."""
-    while index is not None and not rows[index].kernel:
-        inputs = trace.ops[index].inputs
-        index = inputs[0].producer if inputs else None
-    return index
-
-
-def _drop(rows: list[OpWork], index: int) -> None:
-    row = rows[index]
-    rows[index] = OpWork(row.index, row.module, row.operator, row.category, False, row.flops, 0)
-
-
-def _less_bytes(row: OpWork, saved: int) -> OpWork:
-    return OpWork(
-        row.index,
-        row.module,
-        row.operator,
-        row.category,
-        row.kernel,
-        row.flops,
-        max(row.bytes - saved, 0),
-        row.fused_into,
-        row.gemm,
-    )
-
-
-def _first_tensor(op: OpCall) -> TensorInfo | None:
-    return next(iter(op.inputs), None)
-
-
-def _fuse(trace: Trace, rows: list[OpWork], dtype: torch.dtype) -> tuple[OpWork, ...]:
-    """Apply the two compile rules of the module docstring, in trace order."""
-    writer: dict[int, int] = {}  # storage -> the kernel (row index) that last wrote it
-    last_kernel: int | None = None
-    out = list(rows)
-    for i, op in enumerate(trace.ops):
-        row = out[i]
-        if not row.kernel:
-            continue
-        first = _first_tensor(op)
-        source = writer.get(first.storage) if first is not None else None
-        folded = (
-            op.func in _EVAL_BATCH_NORM
-            and source is not None
-            and trace.ops[source].func in (aten.convolution.default, aten._convolution.default)
-        )
-        fused = (
-            row.category == "pointwise"
-            and source is not None
-            and source == last_kernel
-            and first is not None
-            and all(t.shape == first.shape for t in op.outputs[:1])
-        )
-        if folded or fused:
-            target = _kernel_of(out, source)
-            saved = 0 if folded else 2 * footprint(first, dtype)
-            absorbed = 0 if folded else row.bytes
-            host = out[target]
-            out[target] = OpWork(
-                host.index,
-                host.module,
-                host.operator,
-                host.category,
-                True,
-                host.flops,
-                max(host.bytes + absorbed - saved, 0),
-                None,
-                host.gemm,
-            )
-            out[i] = OpWork(
-                row.index, row.module, row.operator, row.category, False, row.flops, 0, target
-            )
-            for t in op.outputs:
-                writer[t.storage] = source
-            continue
-        for t in op.outputs:
-            writer[t.storage] = i
-        last_kernel = i
-    return tuple(out)
-
-
-def _kernel_of(rows: Sequence[OpWork], index: int) -> int:
-    while rows[index].fused_into is not None:
-        index = rows[index].fused_into
-    return index
 
 
 @dataclass(frozen=True)
