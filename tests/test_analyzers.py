@@ -74,6 +74,6 @@ def test_a_new_analyzer_is_visible_after_one_registration_line(
         {"analyzer": "parameter_bytes", "figure": "parameter_bytes", "value": 4 * 13_004_888}
     ]
     # Report page: googlenet's 13,378,280 parameters (aux heads held), 4 bytes each.
-    page = analyzers_page(analyzer_figures(["googlenet"]))
+    page = analyzers_page(analyzer_figures(["googlenet"]), batch=1)
     section = page.split("## `parameter_bytes`")[1]
     assert "parameter_bytes" in section and "53,513,120" in section

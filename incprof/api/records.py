@@ -257,10 +257,13 @@ def sort_records(
     return sorted(present, key=lambda r: r[key], reverse=descending) + blank
 
 
-def analyzer_figures(names: Sequence[str]) -> dict[str, dict[str, dict[str, Any]]]:
-    """Every registered analyzer's record for each registry network, by network then
-    analyzer: what ``incprof.profile(name).figures()`` gives (the report's analyzers
-    page shows each, so an analyzer registered in one line is on it)."""
+def analyzer_figures(
+    names: Sequence[str], *, batch: int = 1
+) -> dict[str, dict[str, dict[str, Any]]]:
+    """Every registered analyzer's record for each registry network at ``batch``, by
+    network then analyzer: what ``incprof.profile(name, batch=batch).figures()`` gives
+    (the report's analyzers page shows each, so an analyzer registered in one line is
+    on it)."""
     from incprof.profiling import profile
 
-    return {name: profile(name).figures() for name in names}
+    return {name: profile(name, batch=batch).figures() for name in names}

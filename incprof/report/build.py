@@ -19,6 +19,7 @@ from incprof.report import markdown, plots
 from incprof.report.drawing import Drawer
 from incprof.report.measured_pages import latency_page, predict_page
 from incprof.report.network_pages import (
+    STEP_BATCH,
     blocks_page,
     claims_page,
     factorization_page,
@@ -215,7 +216,9 @@ PAGES: tuple[_Page, ...] = (
         "each analyzer registered in incprof.analysis, its record for every network: "
         "what incprof analyze and Profile.figures() give",
         "analyzers",
-        lambda b: markdown.analyzers_page(api.analyzer_figures(b.networks)),
+        lambda b: markdown.analyzers_page(
+            api.analyzer_figures(b.networks, batch=STEP_BATCH), batch=STEP_BATCH
+        ),
     ),
     _Page(
         "Counter agreement",

@@ -13,19 +13,21 @@ _SAID_ONCE = ("variant", "input_shape")
 
 INTRO = (
     "Every analyzer registered in `incprof.analysis` (`ANALYZERS`, `STEP_ANALYZERS`), "
-    "run by `incprof.profile(name).figures()` on each network at its default input, "
-    "batch 1; the same records as `incprof analyze NAME`. An analyzer added in one module "
+    "run by `incprof.profile(name, batch={batch}).figures()` on each network at its "
+    "default input (batch {batch}, the memory page's training-step batch); the same "
+    "records as `incprof analyze NAME --batch {batch}`. An analyzer added in one module "
     "and one registration line appears here with no other edit. A cell an analyzer "
-    "leaves empty is a figure it has no value for (a field without a final feature map)."
+    "leaves empty is a figure it has no value for; an analyzer that does not apply to a "
+    "network says why in a `skipped` row."
 )
 
 
-def analyzers_page(figures: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> str:
-    """``figures``: network -> analyzer -> its record (``Profile.figures()``)."""
+def analyzers_page(figures: Mapping[str, Mapping[str, Mapping[str, Any]]], *, batch: int) -> str:
+    """``figures``: network -> analyzer -> its record (``Profile.figures()``) at ``batch``."""
     networks = list(figures)
     analyzers = list(dict.fromkeys(a for by in figures.values() for a in by))
     sections = [_section(a, networks, figures) for a in analyzers]
-    return _page("Every registered analyzer", INTRO, *sections)
+    return _page("Every registered analyzer", INTRO.format(batch=batch), *sections)
 
 
 def _section(
