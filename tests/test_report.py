@@ -124,6 +124,7 @@ def test_expected_pages_and_plots(build):
     assert {
         "README.md",
         "family.md",
+        "analyzers.md",
         "factorization.md",
         "blocks.md",
         "counters.md",
