@@ -24,10 +24,12 @@ import json
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from torch import nn
 
+from incprof import profile_text
 from incprof.analysis.analytic import CostAnalysis, cost
 from incprof.analysis.gc_pause import without_gc
 from incprof.analysis.inputs import as_inputs, is_lazy, make_inputs, materialized, specs_of
@@ -45,8 +47,6 @@ if TYPE_CHECKING:
     from incprof.analysis.receptive_field import ReceptiveFieldAnalysis
     from incprof.analysis.training import StepMemory
 
-# Columns of the per-module table ``print(profile)`` shows, torchinfo-like.
-TABLE_COLUMNS = ("module", "type", "output_shape", "params", "macs", "macs_pct")
 T = TypeVar("T")
 
 
@@ -78,10 +78,15 @@ class Profile:
     batch: int
     device: str  # where the trace ran: 'meta', or 'cpu' for a forward that reads values
     notes: tuple[str, ...]
-    cost: CostAnalysis = field(repr=False)
     trace: Trace = field(repr=False)
     _spec: Inputs = field(repr=False)
     _source: _Source = field(repr=False)
+
+    @cached_property
+    def cost(self) -> CostAnalysis:
+        """The priced trace, on first use: a command that asks one other analyzer of a
+        profile does not price it."""
+        return cost(self.trace)
 
     @property
     def macs(self) -> int:
@@ -281,54 +286,14 @@ class Profile:
             raise InputError("to_pandas() needs pandas: pip install pandas") from None
         return pandas.DataFrame(self.by_module(depth))
 
-    def _rows(self, depth: int | None) -> list[dict[str, Any]]:
-        return [{k: row[k] for k in TABLE_COLUMNS} for row in self.by_module(depth)]
-
-    def _totals(self) -> list[str]:
-        params = self.params
-        lines = [
-            f"{self.name}  inputs {self.inputs}  batch {self.batch}",
-            f"MACs {self.macs:,}  FLOPs (2 × MACs) {self.flops:,}  other ops {self.other_ops:,}",
-            f"params {params.total:,} (trainable {params.trainable:,}, frozen "
-            f"{params.frozen:,}; used in eval {params.used:,}); buffers {params.buffers:,}",
-            f"activation peak (fp32) {self.memory.activation_peak_bytes:,} B",
-        ]
-        if self.unknown_ops:
-            counts = ", ".join(f"{k}×{v['count']}" for k, v in sorted(self.unknown_ops.items()))
-            lines.append(f"unknown operators (not priced): {counts}")
-        return lines + [f"note: {n}" for n in self.notes]
-
     def to_markdown(self, depth: int | None = 2) -> str:
-        from incprof.report.tables import render
-
-        table = render(self._rows(depth), "markdown", TABLE_COLUMNS)
-        return table + "\n\n" + "\n".join(f"- {line}" for line in self._totals()) + "\n"
+        return profile_text.markdown(self, depth)
 
     def __str__(self) -> str:
-        from incprof.report.tables import render
-
-        return render(self._rows(2), "table", TABLE_COLUMNS) + "\n" + "\n".join(self._totals())
+        return profile_text.text(self)
 
     def _repr_html_(self) -> str:
-        from html import escape
-
-        head = "".join(f"<th>{escape(c)}</th>" for c in TABLE_COLUMNS)
-        body = "".join(
-            "<tr>" + "".join(f"<td>{escape(_cell(row[c]))}</td>" for c in TABLE_COLUMNS) + "</tr>"
-            for row in self._rows(2)
-        )
-        foot = "".join(f"<p>{escape(line)}</p>" for line in self._totals())
-        return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{foot}"
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.1f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, tuple):
-        return "x".join(map(str, value))
-    return str(value)
+        return profile_text.html(self)
 
 
 @dataclass(frozen=True)
@@ -415,7 +380,6 @@ def profile(
         batch=shown,
         device="cpu" if notes else "meta",
         notes=tuple(notes),
-        cost=cost(trace),
         trace=trace,
         _spec=spec,
         _source=source,
@@ -437,7 +401,7 @@ def variant_profile(
     spec = as_inputs(shape)
     source = _Source(variant.name, None, variant, variant.end_points, shape, overrides, False)
     trace = source.trace(spec, batch)
-    return Profile(variant.name, str(spec), batch, "meta", (), cost(trace), trace, spec, source)
+    return Profile(variant.name, str(spec), batch, "meta", (), trace, spec, source)
 
 
 def _tensor_batch(spec: Inputs) -> int:

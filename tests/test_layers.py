@@ -156,6 +156,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         (
             "incprof.api",
             "incprof.profiling",
+            "incprof.profile_text",
             "incprof.baseline",
             "incprof.testing",
             "incprof.studies",
