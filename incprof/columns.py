@@ -331,3 +331,8 @@ def bytes_text(nbytes: int) -> str:
     """'5.36 MiB (5,619,712 bytes)': a byte count in a sentence, exact beside readable."""
     unit = column_unit([nbytes])
     return f"{nbytes / dict(BYTE_UNITS)[unit]:,.2f} {unit} ({nbytes:,} bytes)"
+
+
+# Keys every analyzer's summary() repeats: ``incprof analyze`` and the report's analyzers
+# page name the model once, above or across, and leave these out of each record.
+MODEL_KEYS = ("variant", "input_shape")

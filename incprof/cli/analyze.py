@@ -10,9 +10,7 @@ import click
 
 from incprof.cli.options import BATCH, FORMAT_OPTION, INPUT_OPTION, OUTPUT_OPTION, as_option_error
 from incprof.cli.output import render, write_output
-
-# Keys every analyzer's record repeats: the command names the model once, above them.
-_SAID_ONCE = ("variant", "input_shape")
+from incprof.columns import MODEL_KEYS
 
 
 @click.command("analyze")
@@ -77,5 +75,5 @@ def figure_rows(figures: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
         {"analyzer": name, "figure": key, "value": value}
         for name, record in figures.items()
         for key, value in record.items()
-        if key not in _SAID_ONCE
+        if key not in MODEL_KEYS
     ]

@@ -6,10 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from incprof.columns import MODEL_KEYS
 from incprof.report.markdown.common import _page, _table
-
-# Keys every record repeats: the column headers name the network.
-_SAID_ONCE = ("variant", "input_shape")
 
 INTRO = (
     "Every analyzer registered in `incprof.analysis` (`ANALYZERS`, `STEP_ANALYZERS`), "
@@ -34,6 +32,6 @@ def _section(
     analyzer: str, networks: list[str], figures: Mapping[str, Mapping[str, Mapping[str, Any]]]
 ) -> str:
     records = {n: figures[n].get(analyzer, {}) for n in networks}
-    keys = list(dict.fromkeys(k for r in records.values() for k in r if k not in _SAID_ONCE))
+    keys = list(dict.fromkeys(k for r in records.values() for k in r if k not in MODEL_KEYS))
     rows = [{"figure": k, **{n: records[n].get(k) for n in networks}} for k in keys]
     return f"## `{analyzer}`\n\n" + _table(rows, ["figure", *networks])
