@@ -20,6 +20,14 @@ from incprof.analysis import ANALYZERS, analyzer
 from incprof.analysis.analytic import analyze_module
 from incprof.analysis.meta_kernels import SHORTCUTS, shape_shortcut
 from incprof.analysis.trace import ROOT, Trace, meta_model, trace_module, trace_variant
+from incprof.analysis.trace_ir import (
+    ModuleCall,
+    OpCall,
+    ParameterInfo,
+    StorageInfo,
+    TensorInfo,
+    slot_constructor,
+)
 from incprof.registry import get
 
 aten = torch.ops.aten
@@ -373,3 +381,18 @@ def test_profile_pauses_the_collector_and_restores_it() -> None:
         assert not gc.isenabled()  # a caller's own pause is left as it was
     finally:
         gc.enable()
+
+
+@pytest.mark.parametrize(
+    "cls", [TensorInfo, OpCall, StorageInfo, ModuleCall, ParameterInfo], ids=lambda c: c.__name__
+)
+def test_slot_constructor_makes_the_dataclass_record(cls: type) -> None:
+    """The fast constructor gives the record the dataclass's own ``__init__`` gives, as
+    frozen as it (its fields set by position, each a distinct object here)."""
+    values = [object() for _ in dataclasses.fields(cls)]
+    fast, slow = slot_constructor(cls)(*values), cls(*values)
+    assert type(fast) is cls
+    assert [getattr(fast, f.name) for f in dataclasses.fields(cls)] == values
+    assert [getattr(slow, f.name) for f in dataclasses.fields(cls)] == values
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(fast, dataclasses.fields(cls)[0].name, 1)

@@ -164,7 +164,7 @@ def count_torch_cpu(
     counter = FlopCounterMode(display=False)
     stack = [ROOT]
     unpriced = _UnpricedOps(stack, set(flop_registry))
-    with torch.no_grad(), module_tracking(model, stack), counter, unpriced:
+    with torch.no_grad(), module_tracking(model.named_modules(), stack), counter, unpriced:
         model(x)
     counts = counter.get_flop_counts()
     meta_ops = {r.operator for r in analytic.records}

@@ -5,7 +5,7 @@ say which module, forward or backward, is running."""
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from types import MappingProxyType
 from typing import Any, Literal
@@ -20,7 +20,15 @@ from torch.nn.modules.module import (
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from incprof.analysis.meta_kernels import shape_shortcut
-from incprof.analysis.trace_ir import ROOT, OpCall, Role, TensorInfo, tensor_leaves
+from incprof.analysis.trace_ir import (
+    ROOT,
+    OpCall,
+    Role,
+    TensorInfo,
+    make_op_call,
+    make_tensor_info,
+    tensor_leaves,
+)
 
 
 class _Recorder(TorchDispatchMode):
@@ -59,7 +67,7 @@ class _Recorder(TorchDispatchMode):
             storage = self.storages[key] = len(self.storage_facts)
             self.storage_facts.append([untyped.nbytes(), tensor.dtype, role, producer, None])
             self.storage_refs.append(weakref.ref(untyped, self._storage_freed(key, storage)))
-        info = TensorInfo(
+        info = make_tensor_info(
             len(self.tensors),
             tuple(tensor.shape),
             tensor.dtype,
@@ -131,7 +139,7 @@ class _Recorder(TorchDispatchMode):
         )
         module = self.stack[-1] if self.phase == "forward" else self.backward_modules.current()
         self.ops.append(
-            OpCall(
+            make_op_call(
                 index,
                 module,
                 func,
@@ -169,17 +177,18 @@ def kernel_of(module: nn.Module) -> tuple[tuple[int, ...] | None, tuple[int, ...
 
 @contextmanager
 def module_tracking(
-    model: nn.Module,
+    named: Iterable[tuple[str, nn.Module]],
     stack: list[str],
     on_call: Callable[[str, nn.Module, bool, Any], None] | None = None,
 ) -> Iterator[None]:
-    """Keep ``stack`` at the names of ``model``'s modules that are running.
+    """Keep ``stack`` at the names of the modules (``named``: a model's
+    ``named_modules()``) that are running.
 
     ``on_call(name, module, started, value)`` sees each call start (``value``: its inputs)
     and end (``value``: its output). Two global hooks, not two per module: set-up does not
     grow with size.
     """
-    names = {id(m): name for name, m in model.named_modules() if name}
+    names = {id(m): name for name, m in named if name}
 
     def pre(module: nn.Module, inputs: Any) -> None:
         name = names.get(id(module))

@@ -46,6 +46,9 @@ from incprof.analysis.trace_ir import (
     TensorInfo,
     Trace,
     first_tensor,
+    make_module_call,
+    make_parameter_info,
+    make_storage_info,
     tensor_leaves,
 )
 from incprof.parse import Inputs
@@ -95,10 +98,12 @@ def trace_module(
     """
     spec = as_inputs(input_shape)
     args, kwargs = make_inputs(spec, batch, device)
-    model = _traceable(model, args, kwargs, device)
+    named = list(model.named_modules())  # one walk; a module two parents share, once
+    traced = _traceable(model, named, args, kwargs, device)
+    if traced is not model:
+        model, named = traced, list(traced.named_modules())
     stack = [ROOT]
     recorder = _Recorder(stack)
-    named = list(model.named_modules())  # one walk; a module two parents share, once
     params, values, sources = _known_values(recorder, named, (args, kwargs))
     log = _CallLog(recorder, training)
     # A step's gradients belong to its trace: the model keeps the ones it had, so the
@@ -106,7 +111,7 @@ def trace_module(
     grads = [(p, p.grad) for p, _name, _owner in params.values()] if training else []
     out = _forward(model, (args, kwargs), recorder, log, named, training=training)
     storages = tuple(
-        StorageInfo(i, *facts) for i, facts in enumerate(recorder.storage_facts)
+        make_storage_info(i, *facts) for i, facts in enumerate(recorder.storage_facts)
     )  # a snapshot: frees after the pass ended do not count
     outputs = tuple(recorder.latest.get(id(t)) for t in tensor_leaves(out))
     recorder.release()
@@ -148,15 +153,21 @@ def _known_values(
 
 
 def _traceable(
-    model: nn.Module, args: tuple[Any, ...], kwargs: Mapping[str, Any], device: str
+    model: nn.Module,
+    named: list[tuple[str, nn.Module]],
+    args: tuple[Any, ...],
+    kwargs: Mapping[str, Any],
+    device: str,
 ) -> nn.Module:
     """What is traced: on ``meta``, a lazy model materialised on a meta copy and a model
-    with real weights copied to meta (ties kept); a meta model, or any on the CPU, as is."""
+    with real weights copied to meta (ties kept); a meta model, or any on the CPU, as is.
+    (``named``: the model's modules, walked once for every question asked of them.)"""
     if device != "meta":
         return model
-    if is_lazy(model):
+    modules = [m for _, m in named]
+    if is_lazy(model, modules):
         return materialized(model, args, kwargs)
-    if any(p.device.type != "meta" for p in model.parameters()):
+    if any(p is not None and not p.is_meta for m in modules for p in m._parameters.values()):
         return meta_copy(model)
     return model
 
@@ -188,7 +199,7 @@ class _CallLog:
 
     def modules(self) -> tuple[ModuleCall, ...]:
         return tuple(
-            ModuleCall(n, type(m).__name__, *kernel_of(m), first_op, end_op, output)
+            make_module_call(n, type(m).__name__, *kernel_of(m), first_op, end_op, output)
             for n, m, first_op, end_op, output in self.calls
         )
 
@@ -210,7 +221,7 @@ def _forward(
     if switch:
         model.train(training)
     try:
-        with module_tracking(model, recorder.stack, log.on_call), recorder:
+        with module_tracking(named, recorder.stack, log.on_call), recorder:
             if training:
                 return _training_step(model, args, kwargs, recorder)
             with torch.no_grad():
@@ -228,7 +239,9 @@ def _parameter_infos(
     used: set[int],
 ) -> tuple[ParameterInfo, ...]:
     return tuple(
-        ParameterInfo(q, owner, p.numel(), values[pid], values[pid].index in used, p.requires_grad)
+        make_parameter_info(
+            q, owner, p.numel(), values[pid], values[pid].index in used, p.requires_grad
+        )
         for pid, (p, q, owner) in params.items()
     )
 

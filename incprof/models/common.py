@@ -12,6 +12,14 @@ from torch import nn
 ConvBlock = Callable[..., nn.Module]
 
 
+def holds_no_data(module: nn.Module) -> bool:
+    """Whether ``module``'s weights are on ``meta`` (or it has none): an init scheme has
+    nothing to write there, and walking every layer to skip each fill is a tenth of a
+    meta build."""
+    first = next(module.parameters(), None)
+    return first is None or first.is_meta
+
+
 class BasicConv2d(nn.Module):
     """conv → BN → ReLU, the unit almost every Inception layer is made of.
 

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from incprof.models.common import BasicConv2d, ConvBlock
+from incprof.models.common import BasicConv2d, ConvBlock, holds_no_data
 from incprof.registry import Accuracy, Variant, register
 
 
@@ -208,6 +208,8 @@ class GoogLeNet(nn.Module):
 
     def _init_weights(self) -> None:
         # torchvision's weights scheme (truncated normal, std 0.01, cut at ±2); zero biases.
+        if holds_no_data(self):
+            return
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.trunc_normal_(m.weight, mean=0.0, std=0.01, a=-2, b=2)

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from incprof.models.common import BasicConv2d, ConvBlock
+from incprof.models.common import BasicConv2d, ConvBlock, holds_no_data
 from incprof.registry import Accuracy, Variant, register
 
 
@@ -282,16 +282,16 @@ class Inception3(nn.Module):
 
     def _init_weights(self) -> None:
         # torchvision's scheme: truncated normal (cut at ±2), std 0.1, except the aux
-        # head's 5×5 conv (0.01) and its fc (0.001); BN starts as the identity.
+        # head's 5×5 conv (0.01) and its fc (0.001); BN starts as the identity (torch's
+        # default for it).
+        if holds_no_data(self):
+            return
         stds: dict[nn.Module, float] = {}
         if self.AuxLogits is not None:
             stds = {m: 0.01 for m in self.AuxLogits.conv1.modules()} | {self.AuxLogits.fc: 0.001}
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 nn.init.trunc_normal_(m.weight, mean=0.0, std=stds.get(m, 0.1), a=-2, b=2)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         # N x 3 x 299 x 299
