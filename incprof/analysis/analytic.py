@@ -10,6 +10,7 @@ dispatcher; each operator is charged to the innermost module running when it was
 
 from __future__ import annotations
 
+import functools
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -20,10 +21,11 @@ from torch import nn
 from incprof.analysis.formulas import cost_of
 from incprof.analysis.rollup import shown_modules, subtrees
 from incprof.analysis.trace import ROOT, Trace, trace_module, trace_variant
+from incprof.analysis.trace_ir import slot_constructor
 from incprof.registry import InputShape, Variant
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OpRecord:
     """One operator call: who issued it, what it was, what it cost."""
 
@@ -35,7 +37,7 @@ class OpRecord:
     known: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ModuleInfo:
     """What the per-module table shows of a module that ran."""
 
@@ -43,6 +45,11 @@ class ModuleInfo:
     type: str
     kernel: str
     output_shape: tuple[int, ...]
+
+
+# One of each per op and per module call of every analysis (see slot_constructor).
+_make_record = slot_constructor(OpRecord)
+_make_module_info = slot_constructor(ModuleInfo)
 
 
 @dataclass(frozen=True)
@@ -181,6 +188,7 @@ def _counts_text(counts: Mapping[str, int]) -> str:
     return ", ".join(f"{k}×{v}" for k, v in sorted(counts.items()))
 
 
+@functools.cache  # a network has a handful of (kernel, stride) pairs and hundreds of layers
 def _kernel_text(kernel: tuple[int, ...] | None, stride: tuple[int, ...] | None) -> str:
     """'3x3/2' style kernel and stride for conv and pool layers; '' for the rest."""
     if kernel is None or stride is None:
@@ -195,13 +203,11 @@ def cost(trace: Trace) -> CostAnalysis:
     """Price every op of a trace with the formulas of :mod:`incprof.analysis.formulas`."""
     records = []
     for op in trace.ops:
-        priced = cost_of(op.func, op.args, op.kwargs, op.out)
-        if priced is None:
-            records.append(OpRecord(op.module, op.name, "unknown", 0, 0, known=False))
+        p = cost_of(op.func, op.args, op.kwargs, op.out)
+        if p is None:
+            records.append(_make_record(op.module, op.name, "unknown", 0, 0, False))
         else:
-            records.append(
-                OpRecord(op.module, op.name, priced.category, priced.macs, priced.other_ops, True)
-            )
+            records.append(_make_record(op.module, op.name, p.category, p.macs, p.other_ops, True))
     if trace.output is None:
         raise TypeError(f"the output holds no tensor (a {trace.output_type})")
     used_by_module: dict[str, int] = defaultdict(int)
@@ -215,7 +221,7 @@ def cost(trace: Trace) -> CostAnalysis:
         known = modules.get(call.name)
         if known is None or not known.output_shape:
             kernel = _kernel_text(call.kernel_size, call.stride)
-            modules[call.name] = ModuleInfo(call.name, call.type, kernel, shape)
+            modules[call.name] = _make_module_info(call.name, call.type, kernel, shape)
     return CostAnalysis(
         variant=trace.name,
         input_shape=trace.input_shape,

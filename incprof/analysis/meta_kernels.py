@@ -20,8 +20,11 @@ aten = torch.ops.aten
 Shortcut = Callable[[Sequence[Any], dict[str, Any]], Any]
 
 
+_META = torch.device("meta")  # an object, not a string torch parses on every call
+
+
 def _empty(shape: Sequence[int], like: torch.Tensor, dtype: torch.dtype | None = None) -> Any:
-    return torch.empty(tuple(shape), dtype=dtype or like.dtype, device="meta")
+    return torch.empty(tuple(shape), dtype=dtype or like.dtype, device=_META)
 
 
 def _plain(*tensors: Any, contiguous: bool = True) -> bool:
