@@ -57,16 +57,28 @@ class _Recorder(TorchDispatchMode):
         self.backward_modules = _BackwardModules()
 
     def value(
-        self, tensor: torch.Tensor, producer: int | None, role: Role, name: str = ""
+        self,
+        tensor: torch.Tensor,
+        producer: int | None,
+        role: Role,
+        name: str = "",
+        *,
+        held: bool = False,
     ) -> TensorInfo:
-        """A new value of ``tensor``: the current one from now on."""
+        """A new value of ``tensor``: the current one from now on.
+
+        ``held``: the caller keeps ``tensor`` alive until the pass ends (the parameters,
+        the inputs), so neither its id nor its storage can be freed and reused inside
+        it: no weak reference is needed to tell.
+        """
         untyped = tensor.untyped_storage()
         key = untyped._cdata
         storage = self.storages.get(key)
         if storage is None:
             storage = self.storages[key] = len(self.storage_facts)
             self.storage_facts.append([untyped.nbytes(), tensor.dtype, role, producer, None])
-            self.storage_refs.append(weakref.ref(untyped, self._storage_freed(key, storage)))
+            if not held:
+                self.storage_refs.append(weakref.ref(untyped, self._storage_freed(key, storage)))
         info = make_tensor_info(
             len(self.tensors),
             tuple(tensor.shape),
@@ -80,7 +92,7 @@ class _Recorder(TorchDispatchMode):
         )
         self.tensors.append(info)
         key = id(tensor)
-        if key not in self.latest:
+        if not held and key not in self.latest:
             self.tensor_refs[key] = weakref.ref(tensor, self._tensor_dead(key))
         self.latest[key] = info
         return info

@@ -140,13 +140,21 @@ def _known_values(
     recorder: _Recorder, named: list[tuple[str, nn.Module]], inputs: tuple[Any, Any]
 ) -> tuple[dict[int, Any], dict[int, TensorInfo], list[TensorInfo]]:
     """The values that exist before the first op: parameters (by id, with their info),
-    buffers and the input tensors, noted so each op's reads of them are known."""
+    buffers and the input tensors, noted so each op's reads of them are known.
+
+    The parameters and inputs are held by the caller (``params``, ``inputs``) until the
+    pass ends; a buffer is not: a forward may replace one, and its free then counts.
+    """
     params, buffers = _weights(named)
-    values = {pid: recorder.value(p, None, "parameter", q) for pid, (p, q, _o) in params.items()}
+    values = {
+        pid: recorder.value(p, None, "parameter", q, held=True)
+        for pid, (p, q, _o) in params.items()
+    }
     for b, qualified in buffers.values():
         recorder.value(b, None, "buffer", qualified)
     args, kwargs = inputs
-    sources = [recorder.value(t, None, "input") for t in tensor_leaves([*args, *kwargs.values()])]
+    leaves = tensor_leaves([*args, *kwargs.values()])
+    sources = [recorder.value(t, None, "input", held=True) for t in leaves]
     if not sources:
         raise ValueError("the model needs at least one tensor input to trace")
     return params, values, sources
