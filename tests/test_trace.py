@@ -259,7 +259,22 @@ def _shortcut_cases():
             yield func, (x,), {}
         for func, number in itertools.product((aten.div.Scalar, aten.mul.Scalar), (49, 0.5)):
             yield func, (x, number), {}
+        yield aten.relu_.default, (x,), {}
     yield aten.div.Scalar, (_meta(2, 3, dtype=torch.int64), 2), {}
+    yield aten.relu_.default, (_meta(2, 3, dtype=torch.int64),), {}
+    meta = torch.device("meta")
+    for size, extra in itertools.product(
+        ([0], [2, 3], [2, 3, 4, 5], [2, -1]),
+        (
+            {},
+            {"dtype": torch.float16, "layout": torch.strided, "pin_memory": False},
+            {"dtype": torch.uint8, "memory_format": torch.contiguous_format},
+            {"memory_format": torch.channels_last},
+        ),
+    ):
+        yield aten.empty.memory_format, (size,), {"device": meta, **extra}
+    yield aten.empty.memory_format, ([2, 3],), {"device": "meta", "dtype": torch.int64}
+    yield aten.empty.memory_format, ([2, 3],), {"device": "cpu"}
     yield aten.mul.Scalar, (_meta(2, 3), True), {}
     yield aten.threshold_backward.default, (_meta(2, 3, 4, 4), _meta(3, 4, 4), 0), {}
     stats = _meta(3)
@@ -295,6 +310,8 @@ def test_shape_shortcuts_match_torchs_meta_kernels() -> None:
                 assert _same(ours, torchs) if asked else ours is None
         elif mine is not None:
             assert _same(mine, theirs), (func, [getattr(a, "shape", a) for a in args])
+            if func is aten.relu_.default:  # in place: the tensor itself, as torch's
+                assert mine is args[0] and theirs is args[0]
     assert seen == set(SHORTCUTS)
 
 
