@@ -294,13 +294,7 @@ def predict(
     profile = profile or builtin(DEFAULT_DEVICE)
     profile.peak(dtype)  # a profile without the dtype is an error before any work
     ops = work(trace, dtype=dtype, mode=mode)
-    unpriced = sorted(
-        {
-            op.name
-            for op, w in zip(trace.ops, ops, strict=True)
-            if w.kernel and w.category == "other"
-        }
-    )
+    unpriced = sorted({w.operator for w in ops if w.kernel and w.category == "other"})
     return Prediction(
         variant=trace.name,
         input_shape=tuple(trace.input_shape),
