@@ -6,8 +6,11 @@ Each op that runs a kernel takes
              + gap
 
 with FLOPs = 2 × MACs (convolutions and matmuls; every other op is priced by its bytes)
-and bytes from the bytes-moved analyzer (:func:`incprof.analysis.memory.traffic`) in the
-dtype. Views and allocations (``view``, ``t``, ``empty``) run no kernel.
+and bytes counted as the bytes-moved analyzer (:func:`incprof.analysis.memory.traffic`)
+does, each tensor in the dtype it holds: fp32 for ``fp32``/``tf32``; for ``bf16``/``fp16``
+the one autocast gives it (:mod:`incprof.analysis.autocast`: half convolutions and
+matmuls, fp32 layer norms and softmax, promoted residual streams), autocast's casts being
+copy kernels of their own. Views and allocations (``view``, ``t``, ``empty``) run no kernel.
 
 The modes differ in what the host adds and what is fused:
 
