@@ -114,7 +114,7 @@ def read_rows(gpu: str) -> list[Row]:
 
 def _trace_features(model: str, size: int, batch: int) -> dict[str, np.ndarray]:
     """Build ``model`` on meta, trace it at ``batch × 3 × size × size``, keep each op's
-    category, FLOPs, fp16 bytes and GEMM shape."""
+    category, FLOPs, bytes under fp16 autocast (casts as rows) and GEMM shape."""
     from zoo_imports import timm
 
     from incprof.analysis.meta_build import _MetaBuild
