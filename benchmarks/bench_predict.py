@@ -784,6 +784,13 @@ def main() -> int:
         write_text(out, json.dumps(result, indent=1) + "\n")
         for g in result["goals"]:
             print(f"  [{'met' if g['met'] else 'MISSED'}] {g['goal']}: {g['reached']}")
+        for gpu, cv in result["cross_validation"].items():
+            print(
+                f"  held-out families {gpu}, dev seeds {cv['seeds'][0]}..{cv['seeds'][-1]}: "
+                f"median mean {cv['mean_median_abs_error_pct']:.1f}% (min "
+                f"{cv['min_median_abs_error_pct']:.1f}%, max {cv['max_median_abs_error_pct']:.1f}"
+                f"%), Spearman min {cv['min_spearman']:.3f}"
+            )
         log(f"wrote {out}")
         return 0
     started, commit, load_before = time.time(), script_commit(), os.getloadavg()

@@ -29,8 +29,14 @@ def test_a_grouped_conv_is_one_gemm_per_group() -> None:
 
 def test_a_depthwise_conv_is_priced_as_dwconv() -> None:
     trace = trace_module(nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False), (8, 6, 6))
-    (row,) = [w for w in work(trace, dtype="fp16") if w.kernel]
+    *casts, row = [w for w in work(trace, dtype="fp16") if w.kernel]
     assert row.category == "dwconv" and row.gemm == (8, 36, 1, 9)
+    # fp16 is autocast: the fp32 input (8·36 elements) and weight (8·9) are cast first,
+    # each read at 4 bytes and written at 2.
+    assert [(c.operator, c.bytes) for c in casts] == [
+        ("_to_copy", 6 * 8 * 36),
+        ("_to_copy", 6 * 72),
+    ]
 
 
 def test_a_linear_is_an_addmm_gemm() -> None:

@@ -6,8 +6,11 @@ Each op that runs a kernel takes
              + gap
 
 with FLOPs = 2 × MACs (convolutions and matmuls; every other op is priced by its bytes)
-and bytes from the bytes-moved analyzer (:func:`incprof.analysis.memory.traffic`) in the
-dtype. Views and allocations (``view``, ``t``, ``empty``) run no kernel.
+and bytes counted as the bytes-moved analyzer (:func:`incprof.analysis.memory.traffic`)
+does, each tensor in the dtype it holds: fp32 for ``fp32``/``tf32``; for ``bf16``/``fp16``
+the one autocast gives it (:mod:`incprof.analysis.autocast`: half convolutions and
+matmuls, fp32 layer norms and softmax, promoted residual streams), autocast's casts being
+copy kernels of their own. Views and allocations (``view``, ``t``, ``empty``) run no kernel.
 
 The modes differ in what the host adds and what is fused:
 
@@ -294,13 +297,7 @@ def predict(
     profile = profile or builtin(DEFAULT_DEVICE)
     profile.peak(dtype)  # a profile without the dtype is an error before any work
     ops = work(trace, dtype=dtype, mode=mode)
-    unpriced = sorted(
-        {
-            op.name
-            for op, w in zip(trace.ops, ops, strict=True)
-            if w.kernel and w.category == "other"
-        }
-    )
+    unpriced = sorted({w.operator for w in ops if w.kernel and w.category == "other"})
     return Prediction(
         variant=trace.name,
         input_shape=tuple(trace.input_shape),

@@ -6,14 +6,14 @@ shape model's wave quantization of a GEMM's tiles (see :mod:`incprof.analysis.pr
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
 
+from incprof.analysis import autocast
 from incprof.analysis.formulas import cost_of
-from incprof.analysis.memory import DTYPES as MEMORY_DTYPES
-from incprof.analysis.memory import footprint, is_view, op_bytes
+from incprof.analysis.memory import footprint, is_view
 from incprof.analysis.trace import OpCall, TensorInfo, Trace
 from incprof.run_settings import MODES
 from incprof.run_settings import PRECISIONS as DTYPES
@@ -103,17 +103,45 @@ def quantization(gemm: tuple[int, int, int, int], sm_count: int, cls: str) -> fl
     return best / useful
 
 
-def _storage_dtype(dtype: str) -> torch.dtype:
-    return MEMORY_DTYPES["fp32" if dtype == "tf32" else dtype]
+# The low dtype autocast runs convolutions and matmuls in, per analysis dtype.
+_AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+CAST = "_to_copy"  # the operator name of autocast's cast kernels in the work rows
+
+
+class _Dtypes:
+    """The dtype a tensor is priced in: under autocast (bf16, fp16) the one
+    :func:`incprof.analysis.autocast.flow` gives it; fp32 and TF32 keep every float fp32."""
+
+    def __init__(self, trace: Trace, dtype: str) -> None:
+        low = _AUTOCAST.get(dtype)
+        self.flow = autocast.flow(trace, low) if low is not None else None
+
+    def held(self, tensor: TensorInfo) -> torch.dtype:
+        return self.flow.dtype(tensor) if self.flow else torch.float32
+
+    def op_bytes(self, op: OpCall) -> int:
+        """Bytes ``op`` moves: each distinct input once, read in the dtype the op runs in,
+        and every output in the dtype it holds; a view moves nothing."""
+        if is_view(op):
+            return 0
+        flow, seen, total = self.flow, set(), 0
+        for t in op.inputs:
+            if t.index not in seen:
+                seen.add(t.index)
+                total += footprint(t, flow.read_as(op, t) if flow else torch.float32)
+        return total + sum(footprint(t, self.held(t)) for t in op.outputs)
 
 
 def work(trace: Trace, *, dtype: str = "bf16", mode: str = "eager") -> tuple[OpWork, ...]:
-    """Each op's category, FLOPs and bytes in ``dtype``, after ``mode``'s fusion rules."""
+    """Each op's category, FLOPs and bytes in ``dtype``, after ``mode``'s fusion rules; under
+    autocast (bf16, fp16) each cast kernel autocast runs is a row of its own (category
+    ``copy``, operator ``_to_copy``) just before the op it feeds, except in ``compile`` mode,
+    where a cast fuses into a neighbouring kernel (its bytes stay in the op's own count)."""
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
-    storage = _storage_dtype(dtype)
+    dtypes = _Dtypes(trace, dtype)
     rows = []
     for op in trace.ops:
         priced = cost_of(op.func, op.args, op.kwargs, op.out)
@@ -125,15 +153,28 @@ def work(trace: Trace, *, dtype: str = "bf16", mode: str = "eager") -> tuple[OpW
         gemm = gemm_shape(op) if category in ("conv", "matmul") else None
         if gemm is not None and category == "conv" and gemm[0] > 1 and gemm[2] <= 2:
             category = "dwconv"  # one or two output channels per group: no GEMM runs it
-        nbytes = sum(op_bytes(op, storage))
+        nbytes = dtypes.op_bytes(op)
         rows.append(OpWork(op.index, op.module, op.name, category, True, flops, nbytes, None, gemm))
-    _flash_attention(trace, rows, storage)
+    _flash_attention(trace, rows, dtypes)
     if mode == "compile":
-        return _fuse(trace, rows, storage)
-    return tuple(rows)
+        return _fuse(trace, rows, dtypes)
+    return _with_casts(rows, dtypes.flow.casts if dtypes.flow else {})
 
 
-def _flash_attention(trace: Trace, rows: list[OpWork], dtype: torch.dtype) -> None:
+def _with_casts(rows: Sequence[OpWork], casts: Mapping[int, tuple[int, ...]]) -> tuple[OpWork, ...]:
+    """The rows with each kept op's cast kernels just before it (memory-bound copies)."""
+    out: list[OpWork] = []
+    for row in rows:
+        if row.kernel:
+            out += [
+                OpWork(row.index, row.module, CAST, "copy", True, 0, nbytes)
+                for nbytes in casts.get(row.index, ())
+            ]
+        out.append(row)
+    return tuple(out)
+
+
+def _flash_attention(trace: Trace, rows: list[OpWork], dtypes: _Dtypes) -> None:
     """``F.scaled_dot_product_attention`` traces on meta as its math decomposition (bmm,
     ``_safe_softmax``, bmm, with ``clone`` copies of the expanded K and V), which no device
     runs: PyTorch picks a fused (flash or memory-efficient) kernel, on the CPU too. So the
@@ -142,7 +183,7 @@ def _flash_attention(trace: Trace, rows: list[OpWork], dtype: torch.dtype) -> No
     for op in trace.ops:
         if op.func is not aten._safe_softmax.default or not op.inputs:
             continue
-        scores = footprint(op.inputs[0], dtype)
+        scores = footprint(op.inputs[0], dtypes.held(op.inputs[0]))
         _drop(rows, op.index)
         bmms = [_kernel_behind(trace, rows, op.inputs[0].producer)]
         out = op.outputs[0].storage if op.outputs else None
@@ -191,7 +232,7 @@ def _first_tensor(op: OpCall) -> TensorInfo | None:
     return next(iter(op.inputs), None)
 
 
-def _fuse(trace: Trace, rows: list[OpWork], dtype: torch.dtype) -> tuple[OpWork, ...]:
+def _fuse(trace: Trace, rows: list[OpWork], dtypes: _Dtypes) -> tuple[OpWork, ...]:
     """Apply the two compile rules of the module docstring, in trace order."""
     writer: dict[int, int] = {}  # storage -> the kernel (row index) that last wrote it
     last_kernel: int | None = None
@@ -216,7 +257,7 @@ def _fuse(trace: Trace, rows: list[OpWork], dtype: torch.dtype) -> tuple[OpWork,
         )
         if folded or fused:
             target = _kernel_of(out, source)
-            saved = 0 if folded else 2 * footprint(first, dtype)
+            saved = 0 if folded else 2 * footprint(first, dtypes.held(first))
             absorbed = 0 if folded else row.bytes
             host = out[target]
             out[target] = OpWork(
