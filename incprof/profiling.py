@@ -33,6 +33,7 @@ from incprof import profile_text
 from incprof.analysis.analytic import CostAnalysis, cost
 from incprof.analysis.gc_pause import without_gc
 from incprof.analysis.inputs import as_inputs, is_lazy, make_inputs, materialized, specs_of
+from incprof.analysis.meta_build import in_eval_mode
 from incprof.analysis.trace import Trace, meta_copy, meta_model, trace_module, trace_variant
 from incprof.errors import InputError, RegistryError, error_line, needs_real_data
 from incprof.parse import Inputs, TensorSpec
@@ -461,7 +462,7 @@ def _source(
     end_points = variant.end_points if variant is not None else ()
     if original is None:
         assert variant is not None
-        built = _guard(name, spec, lambda: meta_model(variant).eval())
+        built = _guard(name, spec, lambda: in_eval_mode(meta_model(variant)))
         return _Source(name, built, None, end_points)
     if is_lazy(original):
         args, named = make_inputs(spec, batch)

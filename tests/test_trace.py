@@ -18,6 +18,7 @@ from torch import nn
 import incprof
 from incprof.analysis import ANALYZERS, analyzer
 from incprof.analysis.analytic import analyze_module
+from incprof.analysis.meta_build import in_eval_mode
 from incprof.analysis.meta_kernels import SHORTCUTS, shape_shortcut
 from incprof.analysis.trace import ROOT, Trace, meta_model, trace_module, trace_variant
 from incprof.analysis.trace_ir import (
@@ -413,3 +414,20 @@ def test_slot_constructor_makes_the_dataclass_record(cls: type) -> None:
     assert [getattr(slow, f.name) for f in dataclasses.fields(cls)] == values
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(fast, dataclasses.fields(cls)[0].name, 1)
+
+
+def test_in_eval_mode_is_eval() -> None:
+    """Every module's flag as ``eval()`` leaves it; a module that overrides ``train`` is
+    asked through it."""
+    model = meta_model(get("inception_v3"))
+    assert all(m.training for m in model.modules())
+    assert in_eval_mode(model) is model
+    assert not any(m.training for m in model.modules())
+
+    class KeepsTraining(nn.Module):
+        def train(self, mode: bool = True) -> nn.Module:
+            return super().train(True)  # e.g. a frozen-statistics block that stays put
+
+    custom = nn.Sequential(nn.ReLU(), KeepsTraining())
+    in_eval_mode(custom)
+    assert [m.training for m in custom.modules()] == [False, False, True]

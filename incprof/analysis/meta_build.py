@@ -93,3 +93,19 @@ def meta_model(variant: Variant, overrides: Mapping[str, Any] | None = None) -> 
     except (NotImplementedError, RuntimeError):
         # Some user models initialise from real data; build on the CPU, then drop the data.
         return meta_copy(variant.build(**overrides))
+
+
+def in_eval_mode(model: nn.Module) -> nn.Module:
+    """``model.eval()``, flag by flag where no module overrides ``train`` or
+    ``__setattr__``: the same end state, without torch's recursion through
+    ``Module.__setattr__`` for each module (0.7 ms of an Inception-v3 analysis, a third
+    of that here)."""
+    modules = list(model.modules())
+    if any(
+        type(m).train is not nn.Module.train or type(m).__setattr__ is not nn.Module.__setattr__
+        for m in modules
+    ):
+        return model.eval()
+    for m in modules:
+        m.__dict__["training"] = False
+    return model

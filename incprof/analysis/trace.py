@@ -29,7 +29,7 @@ from torch import nn
 
 from incprof.analysis.gc_pause import without_gc
 from incprof.analysis.inputs import as_inputs, is_lazy, make_inputs, materialized
-from incprof.analysis.meta_build import meta_copy, meta_model
+from incprof.analysis.meta_build import in_eval_mode, meta_copy, meta_model
 from incprof.analysis.recorder import (
     _Recorder,
     kernel_of,
@@ -351,7 +351,7 @@ def trace_variant(
         trace = variant.trace_source(shape, batch, training)
     else:
         trace = trace_module(
-            meta_model(variant, overrides).eval(),
+            in_eval_mode(meta_model(variant, overrides)),
             shape,
             batch=batch,
             name=variant.name,
