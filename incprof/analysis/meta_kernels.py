@@ -290,8 +290,8 @@ def _empty_on_meta(args: Sequence[Any], kwargs: dict[str, Any]) -> Any:
     size = args[0]
     if len(args) != 1 or any(type(n) is not int or n < 0 for n in size):
         return None
-    device = kwargs.get("device")
-    if device is None or torch.device(device).type != "meta" or kwargs.get("pin_memory"):
+    device = kwargs.get("device")  # a torch.device: ATen parsed it
+    if not isinstance(device, torch.device) or device.type != "meta" or kwargs.get("pin_memory"):
         return None
     if kwargs.get("layout") not in (None, torch.strided):
         return None
