@@ -3,12 +3,13 @@ fails the build."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from incprof.report import plots
-from incprof.report.drawing import Drawer
+from incprof.report.drawing import Drawer, second_process
 
 ROWS = [
     {"variant": v, "platform": "cpu", "fit": "fitted", "mode": "eager", **times}
@@ -39,3 +40,23 @@ def test_a_plot_that_fails_in_the_second_process_raises_and_writes_nothing(
         with pytest.raises(ValueError, match="cannot draw x"):
             drawer.wait()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_second_process_waits_passively_and_leaves_this_ones_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The worker's OpenMP threads sleep while they wait (unless the user chose a
+    policy); this process's environment is as it was."""
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    pool = second_process()
+    try:
+        assert pool.apply(os.getenv, ("OMP_WAIT_POLICY",)) == "PASSIVE"
+    finally:
+        pool.terminate()
+    assert "OMP_WAIT_POLICY" not in os.environ
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    pool = second_process()
+    try:
+        assert pool.apply(os.getenv, ("OMP_WAIT_POLICY",)) == "ACTIVE"
+    finally:
+        pool.terminate()

@@ -16,7 +16,7 @@ from typing import Any
 
 from incprof import api
 from incprof.report import markdown, plots
-from incprof.report.drawing import Drawer
+from incprof.report.drawing import Drawer, second_process
 from incprof.report.measured_pages import latency_page, predict_page
 from incprof.report.network_pages import (
     STEP_BATCH,
@@ -79,11 +79,9 @@ class _Beside:
         self.pending: Any = None
 
     def __enter__(self) -> _Beside:
-        import multiprocessing
-
         function, args, kwargs = self.call
         try:
-            self.pool = multiprocessing.get_context("spawn").Pool(1)
+            self.pool = second_process()
             self.pending = self.pool.apply_async(function, args, kwargs)
         except (OSError, RuntimeError):
             self.pool = self.pending = None
