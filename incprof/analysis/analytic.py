@@ -203,11 +203,12 @@ def cost(trace: Trace) -> CostAnalysis:
     """Price every op of a trace with the formulas of :mod:`incprof.analysis.formulas`."""
     records = []
     for op in trace.ops:
-        p = cost_of(op.func, op.args, op.kwargs, op.out)
-        if p is None:
+        priced = cost_of(op.func, op.args, op.kwargs, op.out)
+        if priced is None:
             records.append(_make_record(op.module, op.name, "unknown", 0, 0, False))
-        else:
-            records.append(_make_record(op.module, op.name, p.category, p.macs, p.other_ops, True))
+            continue
+        category, macs, other = priced.category, priced.macs, priced.other_ops
+        records.append(_make_record(op.module, op.name, category, macs, other, True))
     if trace.output is None:
         raise TypeError(f"the output holds no tensor (a {trace.output_type})")
     used_by_module: dict[str, int] = defaultdict(int)
