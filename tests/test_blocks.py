@@ -15,6 +15,7 @@ from incprof.models.blocks import (
     build_block_reduced,
     build_block_v3,
 )
+from incprof.models.common import layer
 from incprof.models.inception_v3 import (
     InceptionA,
     InceptionB,
@@ -303,3 +304,39 @@ def test_block_registry_entries() -> None:
     for name in ("block_reduced", "block_bn_factorized"):
         assert "padding 1" in registry.get(name).differences
     assert [v.name for v in registry.family_members("seed_blocks")] == list(SEED_BLOCKS)
+
+
+LAYERS = (
+    (nn.Conv2d, (8, 16, 3), {"padding": 1, "bias": True}),
+    (nn.BatchNorm2d, (16,), {"eps": 1e-3}),
+    (nn.Linear, (12, 5), {}),
+)
+
+
+@pytest.mark.parametrize(("cls", "args", "kwargs"), LAYERS)
+def test_layer_is_the_constructor_on_cpu(cls: type, args: tuple, kwargs: dict) -> None:
+    # Same seed, same weights and buffers, the same random numbers drawn after: the
+    # reset runs once, as the constructor's last step would have run it.
+    torch.manual_seed(7)
+    expected, after = cls(*args, **kwargs), torch.rand(3)
+    torch.manual_seed(7)
+    built = layer(cls, *args, **kwargs)
+    assert type(built) is cls and "reset_parameters" not in vars(built)
+    assert torch.equal(torch.rand(3), after)
+    assert repr(built) == repr(expected)
+    mine, theirs = built.state_dict(), expected.state_dict()
+    assert list(mine) == list(theirs)
+    assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
+
+
+@pytest.mark.parametrize(("cls", "args", "kwargs"), LAYERS)
+def test_layer_skips_the_reset_on_meta(
+    cls: type, args: tuple, kwargs: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    resets: list[nn.Module] = []
+    monkeypatch.setattr(cls, "reset_parameters", lambda self: resets.append(self))
+    with torch.device("meta"):
+        built = layer(cls, *args, **kwargs)
+    assert resets == [] and all(p.is_meta for p in built.parameters())
+    layer(cls, *args, **kwargs)  # on the CPU the reset runs, once
+    assert len(resets) == 1

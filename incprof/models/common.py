@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -10,6 +11,7 @@ from torch import nn
 
 # A swappable conv unit: (in_channels, out_channels, kernel_size, **conv kwargs) -> module.
 ConvBlock = Callable[..., nn.Module]
+Layer = TypeVar("Layer", bound=nn.Module)
 
 
 def holds_no_data(module: nn.Module) -> bool:
@@ -18,6 +20,25 @@ def holds_no_data(module: nn.Module) -> bool:
     meta build."""
     first = next(module.parameters(), None)
     return first is None or first.is_meta
+
+
+def _no_reset() -> None:
+    """What a layer's ``reset_parameters`` does where its tensors hold nothing."""
+
+
+def layer(cls: type[Layer], *args: Any, **kwargs: Any) -> Layer:
+    """``cls(*args, **kwargs)`` for a torch layer whose constructor ends by calling its
+    ``reset_parameters`` (``nn.Conv2d``, ``nn.BatchNorm2d``, ``nn.Linear``): the same
+    module, but on ``meta`` the reset is skipped. There it fills nothing, yet it was a
+    third of a conv's and of a batch norm's construction (14 and 21 µs of 46 and 61)."""
+    module = cls.__new__(cls)
+    # An instance attribute shadows the method for the constructor's closing call.
+    module.__dict__["reset_parameters"] = _no_reset
+    cls.__init__(module, *args, **kwargs)
+    del module.__dict__["reset_parameters"]
+    if not holds_no_data(module):
+        module.reset_parameters()
+    return module
 
 
 class BasicConv2d(nn.Module):
@@ -40,10 +61,16 @@ class BasicConv2d(nn.Module):
         eps: float = 1e-3,
     ) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(
-            in_channels, out_channels, kernel_size, stride=stride, padding=padding, bias=bias
+        self.conv = layer(
+            nn.Conv2d,
+            in_channels,
+            out_channels,
+            kernel_size,
+            stride=stride,
+            padding=padding,
+            bias=bias,
         )
-        self.bn = nn.BatchNorm2d(out_channels, eps=eps) if batch_norm else None
+        self.bn = layer(nn.BatchNorm2d, out_channels, eps=eps) if batch_norm else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.conv(x)

@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from incprof.models.common import BasicConv2d, ConvBlock
+from incprof.models.common import BasicConv2d, ConvBlock, layer
 from incprof.registry import Accuracy, Variant, register
 
 
@@ -116,7 +116,7 @@ class Block35(ScaledResidual):
             conv_block(b2a, b2b, kernel_size=3, padding=1),
             conv_block(b2b, b2c, kernel_size=3, padding=1),
         )
-        self.conv2d = nn.Conv2d(widths.branch0 + b1b + b2c, c, kernel_size=1)
+        self.conv2d = layer(nn.Conv2d, widths.branch0 + b1b + b2c, c, kernel_size=1)
 
     def branches(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.branch0(x), self.branch1(x), self.branch2(x)], 1)
@@ -143,7 +143,7 @@ class TowerResidual(ScaledResidual):
             conv_block(b1a, b1b, kernel_size=(1, k), padding=(0, k // 2)),
             conv_block(b1b, b1c, kernel_size=(k, 1), padding=(k // 2, 0)),
         )
-        self.conv2d = nn.Conv2d(widths.branch0 + b1c, c, kernel_size=1)
+        self.conv2d = layer(nn.Conv2d, widths.branch0 + b1c, c, kernel_size=1)
 
     def branches(self, x: torch.Tensor) -> torch.Tensor:
         return torch.cat([self.branch0(x), self.branch1(x)], 1)
