@@ -235,6 +235,23 @@ def test_a_profile_keeps_neither_model_nor_tensors_alive() -> None:
     assert result.macs > 0
 
 
+def test_a_registry_profile_lets_its_build_go_and_still_retraces() -> None:
+    from incprof.models.googlenet import GoogLeNet
+
+    def alive() -> int:
+        gc.collect()
+        return sum(type(o) is GoogLeNet for o in gc.get_objects())
+
+    before = alive()
+    result = incprof.profile("googlenet")
+    assert alive() == before  # the meta build went with the pass
+    # Retraces build it again: the same figures as a profile made at that batch.
+    fresh = incprof.profile("googlenet", batch=4).predict("h100-sxm")
+    assert result.predict("h100-sxm", batch=4).time_ms == fresh.time_ms > 0
+    assert result.training_step().parameter_bytes == 4 * result.params.total
+    assert alive() == before
+
+
 def test_lazy_modules_are_materialised_and_counted() -> None:
     model = nn.Sequential(nn.LazyConv2d(8, 3), nn.Flatten(), nn.LazyLinear(10))
     result = incprof.profile(model, (3, 10, 10))
