@@ -321,9 +321,13 @@ def test_layer_is_the_constructor_on_cpu(cls: type, args: tuple, kwargs: dict) -
     expected, after = cls(*args, **kwargs), torch.rand(3)
     torch.manual_seed(7)
     built = layer(cls, *args, **kwargs)
-    assert type(built) is cls and "reset_parameters" not in vars(built)
-    assert torch.equal(torch.rand(3), after)
+    assert type(built) is cls and torch.equal(torch.rand(3), after)
     assert repr(built) == repr(expected)
+    # Every plain attribute as the constructor set it, in its order; tensors by value.
+    plain = lambda m: {k: v for k, v in vars(m).items() if not k.startswith("_")}  # noqa: E731
+    assert list(vars(built)) == list(vars(expected)) and plain(built) == plain(expected)
+    for table in ("_parameters", "_buffers", "_modules", "_non_persistent_buffers_set"):
+        assert list(getattr(built, table)) == list(getattr(expected, table))
     mine, theirs = built.state_dict(), expected.state_dict()
     assert list(mine) == list(theirs)
     assert all(torch.equal(mine[k], theirs[k]) for k in theirs)
@@ -340,3 +344,8 @@ def test_layer_skips_the_reset_on_meta(
     assert resets == [] and all(p.is_meta for p in built.parameters())
     layer(cls, *args, **kwargs)  # on the CPU the reset runs, once
     assert len(resets) == 1
+
+
+def test_layer_takes_the_torch_layers_it_knows() -> None:
+    with pytest.raises(TypeError, match="builds Conv2d, BatchNorm2d, Linear; not LSTM"):
+        layer(nn.LSTM, 4, 4)
