@@ -17,7 +17,7 @@ from torch import nn
 
 import incprof
 from incprof.analysis import ANALYZERS, analyzer
-from incprof.analysis.analytic import analyze_module
+from incprof.analysis.analytic import ModuleInfo, OpRecord, analyze_module
 from incprof.analysis.meta_build import in_eval_mode
 from incprof.analysis.meta_kernels import SHORTCUTS, shape_shortcut
 from incprof.analysis.trace import ROOT, Trace, meta_model, trace_module, trace_variant
@@ -402,7 +402,9 @@ def test_profile_pauses_the_collector_and_restores_it() -> None:
 
 
 @pytest.mark.parametrize(
-    "cls", [TensorInfo, OpCall, StorageInfo, ModuleCall, ParameterInfo], ids=lambda c: c.__name__
+    "cls",
+    [TensorInfo, OpCall, StorageInfo, ModuleCall, ParameterInfo, OpRecord, ModuleInfo],
+    ids=lambda c: c.__name__,
 )
 def test_slot_constructor_makes_the_dataclass_record(cls: type) -> None:
     """The fast constructor gives the record the dataclass's own ``__init__`` gives, as
@@ -414,6 +416,21 @@ def test_slot_constructor_makes_the_dataclass_record(cls: type) -> None:
     assert [getattr(slow, f.name) for f in dataclasses.fields(cls)] == values
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(fast, dataclasses.fields(cls)[0].name, 1)
+    assert not hasattr(fast, "__dict__") and repr(fast) == repr(slow)
+
+
+def test_slot_constructor_takes_flat_slotted_dataclasses_only() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Unslotted:
+        a: int
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Derived(Unslotted):
+        b: int
+
+    for cls in (Unslotted, Derived):
+        with pytest.raises(TypeError, match="not a flat slotted dataclass"):
+            slot_constructor(cls)
 
 
 def test_in_eval_mode_is_eval() -> None:
