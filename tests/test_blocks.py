@@ -349,3 +349,28 @@ def test_layer_skips_the_reset_on_meta(
 def test_layer_takes_the_torch_layers_it_knows() -> None:
     with pytest.raises(TypeError, match="builds Conv2d, BatchNorm2d, Linear; not LSTM"):
         layer(nn.LSTM, 4, 4)
+
+
+def test_layer_runs_torchs_registration_hooks_where_set() -> None:
+    from torch.nn.modules.module import (
+        register_module_buffer_registration_hook,
+        register_module_parameter_registration_hook,
+    )
+
+    seen: list[str] = []
+    hooks = [
+        register_module_parameter_registration_hook(lambda m, name, t: seen.append(name)),
+        register_module_buffer_registration_hook(lambda m, name, t: seen.append(name)),
+    ]
+    try:
+        layer(nn.BatchNorm2d, 4)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    assert seen == [
+        "weight",
+        "bias",
+        "running_mean",
+        "running_var",
+        "num_batches_tracked",
+    ]
