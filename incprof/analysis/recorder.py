@@ -22,6 +22,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from incprof.analysis.meta_kernels import shape_shortcut
 from incprof.analysis.trace_ir import (
     ROOT,
+    SEQUENCES,
     OpCall,
     Role,
     TensorInfo,
@@ -130,7 +131,7 @@ class _Recorder(TorchDispatchMode):
             if info.role == "parameter":
                 self.used.add(info.index)
             return info
-        if isinstance(value, tuple | list):
+        if isinstance(value, SEQUENCES):
             if value and type(value[0]) is int:  # sizes, strides, paddings: no tensors
                 return tuple(value)
             return tuple(self._in(v) for v in value)
@@ -139,7 +140,7 @@ class _Recorder(TorchDispatchMode):
     def _out(self, value: Any, index: int) -> Any:
         if isinstance(value, torch.Tensor):
             return self.value(value, index, "activation")
-        if isinstance(value, tuple | list):
+        if isinstance(value, SEQUENCES):
             return tuple(self._out(v, index) for v in value)
         return value
 

@@ -30,6 +30,9 @@ _REGISTRATION_HOOKS = (
 )
 
 
+_REGISTERED = (torch.Tensor, nn.Module)  # the values Module.__setattr__ files away
+
+
 class _Building(nn.Module):
     """A layer while its constructor runs in :func:`layer`: the closing reset is put off,
     a plain attribute (``in_channels``, ``eps`` …: not a tensor, a module or a registered
@@ -49,7 +52,7 @@ class _Building(nn.Module):
         if type(value) is nn.Parameter:
             self.register_parameter(name, value)
         elif (
-            isinstance(value, torch.Tensor | nn.Module)
+            isinstance(value, _REGISTERED)
             or name in own.get("_parameters", ())
             or name in own.get("_modules", ())
             or name in own.get("_buffers", ())
