@@ -448,3 +448,19 @@ def test_in_eval_mode_is_eval() -> None:
     custom = nn.Sequential(nn.ReLU(), KeepsTraining())
     in_eval_mode(custom)
     assert [m.training for m in custom.modules()] == [False, False, True]
+
+
+def test_the_recorder_goes_with_its_pass_without_the_collector() -> None:
+    # Its weak references' callbacks refer back to it: released at the pass's end, it is
+    # freed by reference counting, not left to a full collection.
+    from incprof.analysis.recorder import _Recorder
+
+    gc.collect()
+    gc.disable()
+    try:
+        trace = trace_module(Stem(), (1, 6, 6))
+        assert not any(type(o) is _Recorder for o in gc.get_objects())
+    finally:
+        gc.enable()
+    freed = [s for s in trace.storages if s.freed_before is not None]
+    assert freed  # the conv's output died inside the pass, and that was noted

@@ -32,6 +32,15 @@ from incprof.analysis.trace_ir import (
 )
 
 
+class _KeyedRef(weakref.ref):
+    """A weak reference that carries what its callback needs: a value's id or storage
+    address (and index), not a closure made for each (0.5 µs a value)."""
+
+    __slots__ = ("key", "storage")
+    key: int
+    storage: int
+
+
 class _Recorder(TorchDispatchMode):
     """Runs each ATen call (shape shortcuts where they are exact) and records it."""
 
@@ -48,10 +57,10 @@ class _Recorder(TorchDispatchMode):
         self.tensors: list[TensorInfo] = []
         self.latest: dict[int, TensorInfo] = {}  # id(tensor) -> its current value
         # A dead tensor's id may be reused: its weak reference drops it from ``latest``.
-        self.tensor_refs: dict[int, weakref.ref[torch.Tensor]] = {}
+        self.tensor_refs: dict[int, _KeyedRef] = {}
         self.storages: dict[int, int] = {}  # a live storage's address -> its index
         self.storage_facts: list[list[Any]] = []  # [nbytes, dtype, role, producer, freed]
-        self.storage_refs: list[weakref.ref[Any]] = []
+        self.storage_refs: list[_KeyedRef] = []
         self.used: set[int] = set()  # indices of the parameter values some op read
         self.saved: list[TensorInfo] = []
         self.phase: Literal["forward", "backward"] = "forward"
@@ -74,16 +83,19 @@ class _Recorder(TorchDispatchMode):
         """
         untyped = tensor.untyped_storage()
         key = untyped._cdata
+        dtype = tensor.dtype
         storage = self.storages.get(key)
         if storage is None:
             storage = self.storages[key] = len(self.storage_facts)
-            self.storage_facts.append([untyped.nbytes(), tensor.dtype, role, producer, None])
+            self.storage_facts.append([untyped.nbytes(), dtype, role, producer, None])
             if not held:
-                self.storage_refs.append(weakref.ref(untyped, self._storage_freed(key, storage)))
+                ref = _KeyedRef(untyped, self._storage_freed)
+                ref.key, ref.storage = key, storage
+                self.storage_refs.append(ref)
         info = make_tensor_info(
             len(self.tensors),
             tuple(tensor.shape),
-            tensor.dtype,
+            dtype,
             tuple(tensor.stride()),
             storage,
             tensor.storage_offset(),
@@ -94,7 +106,8 @@ class _Recorder(TorchDispatchMode):
         self.tensors.append(info)
         key = id(tensor)
         if not held and key not in self.latest:
-            self.tensor_refs[key] = weakref.ref(tensor, self._tensor_dead(key))
+            ref = self.tensor_refs[key] = _KeyedRef(tensor, self._tensor_dead)
+            ref.key = key
         self.latest[key] = info
         return info
 
@@ -107,21 +120,15 @@ class _Recorder(TorchDispatchMode):
         self.latest.clear()
         self.storages.clear()
 
-    def _storage_freed(self, key: int, storage: int) -> Callable[[Any], None]:
-        def freed(_ref: Any) -> None:
-            if self.storages.get(key) == storage:
-                del self.storages[key]
-            self.storage_facts[storage][4] = len(self.ops)
+    def _storage_freed(self, ref: _KeyedRef) -> None:
+        if self.storages.get(ref.key) == ref.storage:
+            del self.storages[ref.key]
+        self.storage_facts[ref.storage][4] = len(self.ops)
 
-        return freed
-
-    def _tensor_dead(self, key: int) -> Callable[[Any], None]:
-        def dead(ref: Any) -> None:
-            if self.tensor_refs.get(key) is ref:
-                del self.tensor_refs[key]
-                self.latest.pop(key, None)
-
-        return dead
+    def _tensor_dead(self, ref: _KeyedRef) -> None:
+        if self.tensor_refs.get(ref.key) is ref:
+            del self.tensor_refs[ref.key]
+            self.latest.pop(ref.key, None)
 
     def _in(self, value: Any) -> Any:
         if isinstance(value, torch.Tensor):
