@@ -109,12 +109,14 @@ def trace_module(
     # A step's gradients belong to its trace: the model keeps the ones it had, so the
     # next step traced on it starts as this one did (accumulating would change it).
     grads = [(p, p.grad) for p, _name, _owner in params.values()] if training else []
-    out = _forward(model, (args, kwargs), recorder, log, named, training=training)
-    storages = tuple(
-        make_storage_info(i, *facts) for i, facts in enumerate(recorder.storage_facts)
-    )  # a snapshot: frees after the pass ended do not count
-    outputs = tuple(recorder.latest.get(id(t)) for t in tensor_leaves(out))
-    recorder.release()
+    try:
+        out = _forward(model, (args, kwargs), recorder, log, named, training=training)
+        storages = tuple(
+            make_storage_info(i, *facts) for i, facts in enumerate(recorder.storage_facts)
+        )  # a snapshot: frees after the pass ended do not count
+        outputs = tuple(recorder.latest.get(id(t)) for t in tensor_leaves(out))
+    finally:  # a forward that raised too: its tensors may outlive it, in the traceback
+        recorder.release()
     for p, grad in grads:
         p.grad = grad
     return Trace(
