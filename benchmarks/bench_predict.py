@@ -694,8 +694,11 @@ def timm_part(write: bool, commit: str) -> dict[str, Any]:
         "data": {g: str(p.relative_to(ROOT)) for g, p in tp.CSVS.items()},
     }
     if write:
+        public = tp.public_check()
+        if public is None:
+            log(f"no {tp.PUBLIC.name}: fp32 stays at the tensor-core share, fp32/TF32 unbanded")
         for name in tp.DATASHEETS:
-            profile = tp.profile_from(name, result)
+            profile = tp.profile_from(name, result, public)
             path = ROOT / "incprof" / "profiles" / f"{name}.json"
             write_text(path, json.dumps(profile.to_dict(), indent=2, ensure_ascii=False) + "\n")
             log(f"wrote {path.relative_to(ROOT)}")

@@ -622,12 +622,23 @@ def _band(entry: Mapping[str, Any]) -> dict[str, Any]:
     return {k: entry[k] for k in ("n", "median_abs_error_pct", "p90_abs_error_pct")}
 
 
-def profile_from(name: str, result: Mapping[str, Any]):
+PUBLIC = HERE / "results" / "predict_public.json"  # what bench_public.py wrote
+
+
+def public_check(path: Path = PUBLIC) -> dict[str, Any] | None:
+    """``bench_public.py``'s fp32 factor and fp32/TF32 error bands, where it has run."""
+    return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+
+
+def profile_from(name: str, result: Mapping[str, Any], public: Mapping[str, Any] | None = None):
     """The shipped profile of ``name``: its datasheet, the tensor-core factors fitted on
     measurements of its own GPU where there are some (the timm rows; the H100's committed
-    rows), else transferred from ``TRANSFER_FROM``'s GPU, the CUDA-core (strict fp32) ones
-    assumed equal, and a validation entry per tensor-core dtype: how it was measured."""
-    from incprof.analysis.profiles import Figure, Validation
+    rows), else transferred from ``TRANSFER_FROM``'s GPU; strict fp32 convolutions at the
+    CUDA-core efficiency ``public`` (bench_public.py) fitted on NVIDIA's V100 FP32 tables
+    (the tensor-core share where it has not run); and a validation entry per dtype saying
+    how its error was measured: fp16/bf16 on the timm and H100 rows, fp32/TF32 on the
+    public rows (no fp32 or TF32 GPU run exists here)."""
+    from incprof.analysis.profiles import Figure
 
     own = name in result["fitted"]
     source_gpu = name if own else TRANSFER_FROM[DATASHEETS[name]["arch"]]
@@ -644,11 +655,26 @@ def profile_from(name: str, result: Mapping[str, Any]):
         "the tensor-core share of peak, reused for strict fp32 on CUDA cores: no fp32 "
         "GPU measurement exists here (not validated)"
     )
-    profile = profile.with_figures(
-        {k: Figure(f.value, "assumed", note) for k, f in profile.figures().items() if ".simt." in k}
-    )
-    check = result["validation"][source_gpu]
-    band = result["transfer_band"]
+    simt = {
+        k: Figure(f.value, "assumed", note) for k, f in profile.figures().items() if ".simt." in k
+    }
+    if public is not None:
+        simt["compute_efficiency.simt.conv"] = Figure(
+            public["simt_conv"]["value"],
+            "fitted",
+            "fitted by benchmarks/bench_public.py on NVIDIA DeepLearningExamples' "
+            f"{public['simt_conv']['fitted_on']} (PyTorch 21.03), transferred",
+        )
+    profile = profile.with_figures(simt)
+    entries = _half_entries(own, source_gpu, result) + _public_entries(source_gpu, public)
+    return profile.with_validation(tuple(entries))
+
+
+def _half_entries(own: bool, source_gpu: str, result: Mapping[str, Any]) -> list:
+    """fp16 and bf16: validated where fitted on this GPU in that dtype, else transferred."""
+    from incprof.analysis.profiles import Validation
+
+    check, band = result["validation"][source_gpu], result["transfer_band"]
     entries = []
     for dtype in ("fp16", "bf16"):
         if own and dtype == check["dtype"]:
@@ -676,7 +702,32 @@ def profile_from(name: str, result: Mapping[str, Any]):
                     band["p90_abs_error_pct"],
                 )
             )
-    return profile.with_validation(tuple(entries))
+    return entries
+
+
+def _public_entries(source_gpu: str, public: Mapping[str, Any] | None) -> list:
+    """fp32 and TF32: transferred, with the error bench_public.py measured on public rows."""
+    from incprof.analysis.profiles import Validation
+
+    if public is None:
+        return []
+    moved = {
+        "fp32": f"{source_gpu}'s factors; CUDA-core convolutions fitted on "
+        + public["simt_conv"]["fitted_on"],
+        "tf32": f"{source_gpu}'s tensor-core factors at the TF32 peak",
+    }
+    return [
+        Validation(
+            dtype,
+            "transferred",
+            moved[dtype],
+            band["how"],
+            band["n"],
+            band["median_abs_error_pct"],
+            band["p90_abs_error_pct"],
+        )
+        for dtype, band in public["bands"].items()
+    ]
 
 
 def _find(result: Mapping[str, Any], experiment: str, device: str) -> dict[str, Any]:
