@@ -40,7 +40,7 @@ class Run:
 
 
 def once_per_run(
-    factory: pytest.TempPathFactory, name: str, make: Callable[[Path], Result]
+    factory: pytest.TempPathFactory, name: str, make: Callable[[Path], Result | Run]
 ) -> tuple[Run, Path]:
     """``make(folder)`` once for the whole test run, even under pytest -n: the first worker
     makes it under the run's shared temp folder while the others wait on a lock, then all

@@ -9,7 +9,7 @@ from itertools import zip_longest
 from pathlib import Path
 
 import pytest
-from scratch import ROOT
+from scratch import ROOT, Run, once_per_run
 
 from incprof.analysis.trace import meta_model
 from incprof.report import markdown
@@ -33,11 +33,16 @@ def _build(out: Path, results: Path, **kwargs) -> list[Path]:
 
 @pytest.fixture(scope="module")
 def build(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[Path]]:
-    """A small report (two networks, one counter, no latency results) and what it wrote."""
-    root = tmp_path_factory.mktemp("reports")
-    empty = root / "results"
-    empty.mkdir()
-    return root / "out", _build(root / "out", empty)
+    """A small report (two networks, one counter, no latency results) and what it wrote:
+    built once a run, the workers of ``pytest -n`` reading the same (unwritten) files."""
+
+    def make(folder: Path) -> Run:
+        (folder / "results").mkdir()
+        written = _build(folder / "out", folder / "results")
+        return Run(0, "\n".join(str(p.relative_to(folder / "out")) for p in written), "", "")
+
+    run, folder = once_per_run(tmp_path_factory, "small-report", make)
+    return folder / "out", [folder / "out" / line for line in run.output.splitlines()]
 
 
 def _files(folder: Path) -> dict[str, bytes]:
