@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
     from incprof.analysis.memory import MemoryAnalysis
     from incprof.analysis.predict import Prediction
+    from incprof.analysis.profiles import DeviceProfile
     from incprof.analysis.receptive_field import ReceptiveFieldAnalysis
     from incprof.analysis.training import StepMemory
 
@@ -209,22 +210,23 @@ class Profile:
 
     def predict(
         self,
-        device: str = "h100-sxm",
+        device: str | DeviceProfile = "h100-sxm",
         *,
         dtype: str | None = None,
         batch: int | None = None,
         mode: str = "eager",
     ) -> Prediction:
-        """The predicted forward time on a device profile (a built-in name, 'cpu' or a
-        profile file), in ``dtype`` (default: bf16 on a GPU, fp32 on a CPU) and ``mode``
-        (eager, graph, compile); ``batch`` retraces at another batch (shapes only)."""
+        """The predicted forward time on a device profile (a built-in name, 'cpu', a
+        profile file or a ``DeviceProfile``), in ``dtype`` (default: bf16 on a GPU, fp32 on
+        a CPU) and ``mode`` (eager, graph, compile); ``batch`` retraces at another batch
+        (shapes only)."""
         from incprof.analysis.devices import resolve as resolve_profile
         from incprof.analysis.predict import MODES, predict
 
         if mode not in MODES:
             raise InputError(f"unknown mode {mode!r}; choose from {', '.join(MODES)}")
         chosen = resolve_profile(device)
-        dtype = dtype or ("bf16" if chosen.host_overlap else "fp32")
+        dtype = dtype or chosen.default_dtype()
         return predict(self._retrace(batch or self.batch), chosen, dtype=dtype, mode=mode)
 
     def receptive_field(self) -> ReceptiveFieldAnalysis:

@@ -510,3 +510,20 @@ def test_a_step_analyzer_runs_on_the_training_step() -> None:
     # Adam: two fp32 moments per parameter element and a step count per parameter tensor.
     assert step.optimizer_state_bytes == 2 * 4 * (8 * 4 + 4 + 4 * 2 + 2) + 4 * 4
     assert p.analysis("memory", dtype="bf16").summary() == p.memory_in("bf16").summary()
+
+
+def test_predict_takes_a_profile_in_hand_and_a_pre_ampere_one_defaults_to_fp16() -> None:
+    """A profile a user changed (or built for a GPU without bf16) is passed as it is."""
+    from incprof.analysis.profiles import Figure, builtin, from_dict
+
+    shipped = builtin("a100-sxm")
+    p = incprof.profile("googlenet", batch=8)
+    assert p.predict(shipped).time_ms == p.predict("a100-sxm").time_ms
+    slower = shipped.with_figures({"launch_us": Figure(100.0, "assumed", "a slow host")})
+    assert p.predict(slower, mode="eager").time_ms > p.predict(shipped, mode="eager").time_ms
+    data = shipped.to_dict()
+    data["peak_tflops"] = {d: data["peak_tflops"][d] for d in ("fp32", "fp16")}
+    volta = from_dict({**data, "validation": []})
+    assert p.predict(volta).dtype == "fp16"
+    with pytest.raises(InputError, match="a device is a name, a profile file or a DeviceProfile"):
+        p.predict(42)

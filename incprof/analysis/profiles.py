@@ -159,6 +159,13 @@ class DeviceProfile:
             )
         return self.peak_tflops[dtype]
 
+    def default_dtype(self) -> str:
+        """The dtype a prediction takes when none is asked for: bf16 on a GPU (fp16 where
+        the profile has no bf16 peak, as on a pre-Ampere part), fp32 on a CPU."""
+        if not self.host_overlap:
+            return "fp32"
+        return next((d for d in ("bf16", "fp16") if d in self.peak_tflops), "fp32")
+
     def compute_eff(self, category: str, dtype: str | None = None) -> float:
         return _efficiency(self.compute_efficiency, category, dtype)
 

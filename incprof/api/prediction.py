@@ -29,8 +29,9 @@ def device_profile(profile: DeviceProfile | str) -> DeviceProfile:
 
 def default_dtype(profile: DeviceProfile) -> str:
     """bf16 on a GPU (what inference runs in there, and what the H100 factors were fitted
-    on), fp32 on a CPU (what a CPU user runs; a CPU profile may hold no other peak)."""
-    return "bf16" if profile.host_overlap else "fp32"
+    on; fp16 on one whose profile has no bf16 peak, as a pre-Ampere part), fp32 on a CPU
+    (what a CPU user runs; a CPU profile may hold no other peak)."""
+    return profile.default_dtype()
 
 
 def predict_variant(
