@@ -170,13 +170,13 @@ def test_predict_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
 
 
 def test_a_profile_without_the_dtype_asked_for_is_one_line(tmp_path):
-    # A GPU profile defaults to bf16; this one has only an fp32 peak.
+    # A GPU profile defaults to bf16, else fp16, else what it has; this one has only fp32.
     path = profile_file(tmp_path, dtypes=("fp32",), host_overlap=True)
-    for args in ([], ["--dtype", "fp16"]):
-        result = run("predict", TWO_3X3, "--profile", path, *args)
-        assert result.exit_code == 2 and result.output.count("\n") == 1
-        wanted = args[1] if args else "bf16"
-        assert f"has no {wanted} peak; it has fp32" in result.output
+    result = run("predict", TWO_3X3, "--profile", path, "--dtype", "fp16")
+    assert result.exit_code == 2 and result.output.count("\n") == 1
+    assert "has no fp16 peak; it has fp32" in result.output
+    records = records_of("predict", TWO_3X3, "--profile", path)
+    assert [r["dtype"] for r in records] == ["fp32"]
 
 
 def test_compare_predict_columns(tmp_path):

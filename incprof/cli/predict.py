@@ -45,7 +45,7 @@ from incprof.cli.output import BadInput, progress, render, write_output
     "dtype_text",
     default=None,
     help="Comma-separated: fp32, tf32, bf16, fp16 [default: bf16 on a GPU profile, as "
-    "inference runs there; fp32 on a CPU one].",
+    "inference runs there (fp16 on one without a bf16 peak); fp32 on a CPU one].",
 )
 @click.option(
     "--mode",
