@@ -468,3 +468,27 @@ def test_the_recorder_goes_with_its_pass_without_the_collector() -> None:
         gc.enable()
     freed = [s for s in trace.storages if s.freed_before is not None]
     assert freed  # the conv's output died inside the pass, and that was noted
+
+
+def test_making_the_inputs_leaves_no_reference_cycle() -> None:
+    """Nested inputs (a tuple of tensors, a dict) are made without a cycle for the
+    collector: every trace makes them."""
+    from incprof.analysis.inputs import make_inputs
+    from incprof.parse import Inputs, TensorSpec
+
+    nested = (TensorSpec((2,)), [TensorSpec((5,))])
+    spec = Inputs((TensorSpec((3, 4, 4)), nested), (("mask", {"m": TensorSpec((4,), "bool")}),))
+    gc.collect()
+    gc.disable()
+    try:
+        args, kwargs = make_inputs(spec, batch=2)
+        assert [args[0].shape, args[1][0].shape, args[1][1][0].shape] == [
+            (2, 3, 4, 4),
+            (2, 2),
+            (2, 5),
+        ]
+        assert kwargs["mask"]["m"].shape == (2, 4) and kwargs["mask"]["m"].dtype == torch.bool
+        del args, kwargs
+        assert gc.collect() == 0
+    finally:
+        gc.enable()

@@ -37,24 +37,27 @@ def make_inputs(
     where the spec asks, on ``device`` (off meta: random floats, zero integers, which
     every embedding takes as an index); real tensors (a real run's) and everything else
     passed as they are."""
+    args = tuple(_made(a, batch, device) for a in spec.args)
+    return args, {k: _made(v, batch, device) for k, v in spec.kwargs}
 
-    def make(value: Any) -> Any:
-        if isinstance(value, torch.Tensor):  # a real tensor for a real run: as it is
-            return value
-        if isinstance(value, TensorSpec):
-            shape = (batch, *value.shape) if value.batched else value.shape
-            dtype = getattr(torch, value.dtype)
-            if device == "meta" or dtype in _ZERO_FILLED:
-                tensor = torch.zeros if device != "meta" else torch.empty
-                return tensor(shape, dtype=dtype, device=device)
-            return torch.randn(shape, dtype=dtype, device=device)
-        if isinstance(value, Mapping):
-            return {k: make(v) for k, v in value.items()}
-        if isinstance(value, tuple | list):
-            return type(value)(make(v) for v in value)
+
+def _made(value: Any, batch: int, device: str) -> Any:
+    """One argument of :func:`make_inputs`, nested containers walked. (A module function:
+    a recursive closure would be a reference cycle left to the collector on every trace.)"""
+    if isinstance(value, torch.Tensor):  # a real tensor for a real run: as it is
         return value
-
-    return tuple(make(a) for a in spec.args), {k: make(v) for k, v in spec.kwargs}
+    if isinstance(value, TensorSpec):
+        shape = (batch, *value.shape) if value.batched else value.shape
+        dtype = getattr(torch, value.dtype)
+        if device == "meta" or dtype in _ZERO_FILLED:
+            tensor = torch.zeros if device != "meta" else torch.empty
+            return tensor(shape, dtype=dtype, device=device)
+        return torch.randn(shape, dtype=dtype, device=device)
+    if isinstance(value, Mapping):
+        return {k: _made(v, batch, device) for k, v in value.items()}
+    if isinstance(value, tuple | list):
+        return type(value)(_made(v, batch, device) for v in value)
+    return value
 
 
 def is_lazy(model: nn.Module, modules: Iterable[nn.Module] | None = None) -> bool:
