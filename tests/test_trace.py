@@ -492,3 +492,20 @@ def test_making_the_inputs_leaves_no_reference_cycle() -> None:
         assert gc.collect() == 0
     finally:
         gc.enable()
+
+
+def test_a_training_step_that_raises_leaves_no_recorder_behind() -> None:
+    """The saved tensors of a forward that raised (batch norm on one sample) hold no
+    cycle through autograd's graph, which no collection could break."""
+    from incprof.analysis.recorder import _Recorder
+
+    def recorders() -> int:
+        return sum(type(o) is _Recorder for o in gc.get_objects())
+
+    net = nn.Sequential(nn.Flatten(), nn.Linear(12, 4), nn.ReLU(), nn.BatchNorm1d(4))
+    gc.collect()
+    before = recorders()
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        trace_module(net, (3, 2, 2), batch=1, training=True)
+    gc.collect()
+    assert recorders() == before

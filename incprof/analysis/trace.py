@@ -294,7 +294,11 @@ def _training_step(
 
     def pack(tensor: torch.Tensor) -> torch.Tensor:
         recorder.saved.append(recorder._in(tensor))
-        return tensor
+        # Kept detached, out of the recorder's sight: a saved output kept as itself would
+        # hold its own grad_fn, a cycle through autograd's C++ graph that only a backward
+        # breaks, so a forward that raised would leave the graph and this recorder behind.
+        with torch._C._DisableTorchDispatch():
+            return tensor.detach()
 
     with torch.enable_grad():
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
