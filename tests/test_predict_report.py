@@ -108,6 +108,32 @@ def test_page_renders_the_validation_tables_and_plots(tmp_path):
     assert all(p.read_bytes().startswith(b"\x89PNG") for p in out.written)
 
 
+def test_rows_left_out_and_precision_ratios_are_shown_where_a_file_has_them(tmp_path):
+    results = validation()
+    why = "9.0 ms < 2 × batch 1's 8.0 ms"
+    results["left_out"] = [
+        {"gpu": "v100", "network": "resnet50", "dtype": "fp16", "batch": 64, "why": why}
+    ]
+    results["ratios"] = [
+        {
+            "gpu": "v100",
+            "network": "resnet50",
+            "batch": 128,
+            "ratio": "fp32/amp",
+            "measured": 2.5,
+            "predicted": 2.75,
+            "error_pct": 10.0,
+        }
+    ]
+    page, _ = build(tmp_path, results)
+    assert "#### Rows left out" in page and "#### Precision ratios" in page
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in page.splitlines()]
+    assert ["v100", "resnet50", "fp16", "64", why] in rows
+    assert ["v100", "resnet50", "128", "fp32/amp", "2.5", "2.75", "10"] in rows
+    (tmp_path / "none").mkdir()
+    assert "#### Rows left out" not in build(tmp_path / "none", validation())[0]
+
+
 def test_page_without_validation_says_none_is_committed(tmp_path):
     page, out = build(tmp_path, None)
     assert "No validation results (`predict_*.json`) are committed in" in page

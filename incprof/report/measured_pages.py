@@ -133,7 +133,7 @@ def _read_validation(path: Path) -> dict[str, Any]:
             for row in data.get(key) or []
             if isinstance(row, dict)
         ]
-        for key in ("rows", "summary", "ranking", "goals")
+        for key in ("rows", "summary", "ranking", "goals", "ratios", "left_out")
     }
     tables["fits"] = [
         {

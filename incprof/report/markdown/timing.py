@@ -157,6 +157,8 @@ VALIDATION_ROW_COLUMNS = (
     "predicted_ms",
     "error_pct",
 )
+LEFT_OUT_COLUMNS = ("gpu", "network", "dtype", "batch", "why")
+RATIO_COLUMNS = ("gpu", "network", "batch", "ratio", "measured", "predicted", "error_pct")
 ROOFLINE_COLUMNS = (
     "variant",
     "predicted_ms",
@@ -226,6 +228,19 @@ def _validation_sections(result: Record) -> list[str]:
             "#### Fits",
             "The factors each fit chose; `shipped` marks the one the built-in profile holds.",
             _table(result["fits"], FIT_COLUMNS),
+        ]
+    if result.get("ratios"):
+        sections += [
+            "#### Precision ratios",
+            "One precision's time over another's for the same network and batch, measured "
+            "and predicted: the dtype model's error apart from the device's.",
+            _table(result["ratios"], RATIO_COLUMNS),
+        ]
+    if result.get("left_out"):
+        sections += [
+            "#### Rows left out",
+            "Measured rows the validation does not predict, each with its reason.",
+            _table(result["left_out"], LEFT_OUT_COLUMNS),
         ]
     return [
         *sections,
