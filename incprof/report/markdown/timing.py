@@ -202,46 +202,54 @@ def _scalar_text(env: Record) -> str:
     return ("Environment: " + "; ".join(parts) + ".") if parts else ""
 
 
+# A validation file's tables, in page order, where the file has them: (key, heading, what
+# the table says, columns).
+VALIDATION_TABLES = (
+    ("goals", "#### Goals", "", GOAL_COLUMNS),
+    (
+        "summary",
+        "#### Absolute error by batch and mode",
+        "`median_abs_error_pct` and `worst_abs_error_pct` over the `n` rows of each group: "
+        "|predicted / measured − 1|, in percent.",
+        ERROR_COLUMNS,
+    ),
+    (
+        "ranking",
+        "#### Ranking of the networks",
+        "Fastest first; `match` says whether the predicted order is the measured one.",
+        RANKING_COLUMNS,
+    ),
+    (
+        "fits",
+        "#### Fits",
+        "The factors each fit chose; `shipped` marks the one the built-in profile holds.",
+        FIT_COLUMNS,
+    ),
+    (
+        "ratios",
+        "#### Precision ratios",
+        "One precision's time over another's for the same network and batch, measured and "
+        "predicted: the dtype model's error apart from the device's.",
+        RATIO_COLUMNS,
+    ),
+    (
+        "left_out",
+        "#### Rows left out",
+        "Measured rows the validation does not predict, each with its reason.",
+        LEFT_OUT_COLUMNS,
+    ),
+)
+
+
 def _validation_sections(result: Record) -> list[str]:
-    """One validation file's sections: its goals, error by batch and mode, ranking, fits,
-    scatter plot and (the first :data:`SHOWN_ROWS` of) its predictions."""
+    """One validation file's sections: its :data:`VALIDATION_TABLES`, scatter plot and (the
+    first :data:`SHOWN_ROWS` of) its predictions."""
     sections = [f"### `{result['file']}`", _scalar_text(result["environment"])]
     if result.get("method"):
         sections.append(f"Method: {result['method']}")
-    if result.get("goals"):
-        sections += ["#### Goals", _table(result["goals"], GOAL_COLUMNS)]
-    if result.get("summary"):
-        sections += [
-            "#### Absolute error by batch and mode",
-            "`median_abs_error_pct` and `worst_abs_error_pct` over the `n` rows of each "
-            "group: |predicted / measured − 1|, in percent.",
-            _table(result["summary"], ERROR_COLUMNS),
-        ]
-    if result.get("ranking"):
-        sections += [
-            "#### Ranking of the networks",
-            "Fastest first; `match` says whether the predicted order is the measured one.",
-            _table(result["ranking"], RANKING_COLUMNS),
-        ]
-    if result.get("fits"):
-        sections += [
-            "#### Fits",
-            "The factors each fit chose; `shipped` marks the one the built-in profile holds.",
-            _table(result["fits"], FIT_COLUMNS),
-        ]
-    if result.get("ratios"):
-        sections += [
-            "#### Precision ratios",
-            "One precision's time over another's for the same network and batch, measured "
-            "and predicted: the dtype model's error apart from the device's.",
-            _table(result["ratios"], RATIO_COLUMNS),
-        ]
-    if result.get("left_out"):
-        sections += [
-            "#### Rows left out",
-            "Measured rows the validation does not predict, each with its reason.",
-            _table(result["left_out"], LEFT_OUT_COLUMNS),
-        ]
+    for key, heading, text, columns in VALIDATION_TABLES:
+        if result.get(key):
+            sections += [heading, text, _table(result[key], columns)]
     return [
         *sections,
         _image("predicted against measured latency", result["scatter"]),
