@@ -22,9 +22,8 @@ def device_profile(profile: DeviceProfile | str) -> DeviceProfile:
     """A profile as given, or resolved from a built-in name, ``cpu`` (measured now) or a
     file path (:func:`incprof.analysis.devices.resolve`); a bad one is a ProfileError."""
     from incprof.analysis.devices import resolve
-    from incprof.analysis.profiles import DeviceProfile
 
-    return profile if isinstance(profile, DeviceProfile) else resolve(profile)
+    return resolve(profile)
 
 
 def default_dtype(profile: DeviceProfile) -> str:
